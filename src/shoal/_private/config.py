@@ -1,0 +1,69 @@
+"""Every tunable of shoal in one table.
+
+Each setting has a default, an environment variable (``SHOAL_<NAME>``) that overrides it, and
+one line saying what it is for. Code reads settings through :data:`config`, never through
+``os.environ`` directly, so the table is the whole truth.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    doc: str
+
+    @property
+    def env(self) -> str:
+        return "SHOAL_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("session_root", "/tmp/shoal", "directory holding one session_* directory per cluster"),
+    Setting("max_inline_bytes", 100 * 1024, "objects up to this size travel inline, larger go to shared memory"),
+    Setting("shm_dir", "/dev/shm", "tmpfs directory where the shared-memory object store keeps its segments"),
+    Setting("prestart_workers", -1, "workers started with a node daemon; -1 means one per CPU"),
+    Setting("max_workers_per_cpu", 4, "cap on worker processes per CPU (blocked workers may exceed one per CPU)"),
+    Setting("idle_worker_keep", -1, "idle workers kept alive beyond which extras exit; -1 means one per CPU"),
+    Setting("start_timeout_s", 30.0, "seconds to wait for a daemon to come up before failing"),
+    Setting("connect_timeout_s", 10.0, "seconds to wait when connecting to a daemon or peer"),
+    Setting("default_max_retries", 3, "retries of a task whose worker dies (Ray's default)"),
+    Setting("log_to_driver", True, "forward workers' stdout/stderr to the driver, prefixed with (pid=..)"),
+    Setting("worker_lease_pipeline", 1, "tasks pushed ahead to one leased worker before earlier ones finish"),
+    Setting("heartbeat_interval_s", 1.0, "seconds between a node's heartbeats to the head"),
+    Setting("node_dead_timeout_s", 10.0, "a node silent for this long is marked dead"),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce(raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+class Config:
+    """Read-only view of the settings with environment overrides applied."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            setting = _BY_NAME[name]
+        except KeyError:
+            raise AttributeError(f"unknown shoal setting {name!r}") from None
+        raw = os.environ.get(setting.env)
+        if raw is None:
+            return setting.default
+        return _coerce(raw, setting.default)
+
+
+config = Config()

@@ -1,0 +1,172 @@
+"""Running pushed tasks in a worker process.
+
+Task pushes arrive on the I/O thread and queue here; the worker's main thread takes them one
+at a time, loads the function (sent once per connection, cached by id), materializes the
+arguments, runs the function, and stores the returns: small ones inline in the reply, large
+ones written once to shared memory. Cancellation interrupts the main thread with SIGINT, so
+even ``time.sleep`` is cut short; a forced cancel ends the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import traceback
+
+from .. import exceptions as exc_mod
+from . import serialization
+from .ownership import Value
+
+log = logging.getLogger(__name__)
+
+
+class TaskExecutor:
+    def __init__(self, rt):
+        self.rt = rt
+        self.queue: queue.Queue = queue.Queue()
+        self.functions: dict[bytes, object] = {}
+        self.current_tid: bytes | None = None
+        self.cancelled: set[bytes] = set()
+        self._cancel_lock = threading.Lock()
+        rt.extra_handlers["push_task"] = self._on_push
+        rt.extra_handlers["cancel_task"] = self._on_cancel
+
+    # I/O thread ----------------------------------------------------------------------------
+    def _on_push(self, conn, body, bufs, req_id):
+        self.queue.put((conn, body, bufs, req_id))
+
+    def _on_cancel(self, conn, body, bufs, req_id):
+        tid = body["tid"]
+        with self._cancel_lock:
+            self.cancelled.add(tid)
+            if self.current_tid == tid:
+                if body.get("force"):
+                    os._exit(1)
+                os.kill(os.getpid(), signal.SIGINT)
+
+    # main thread ---------------------------------------------------------------------------
+    def run_forever(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            self.execute(*item)
+
+    def _load_function(self, body, bufs):
+        fid = body["fid"]
+        fn = self.functions.get(fid)
+        if fn is None:
+            idx = body.get("fn")
+            if idx is None:
+                raise exc_mod.RaySystemError(f"function {body['name']} was never sent")
+            fn = self.functions[fid] = serialization.deserialize(bufs[idx], [])
+        return fn
+
+    def execute(self, conn, body, bufs, req_id) -> None:
+        rt = self.rt
+        tid = body["tid"]
+        name = body["name"]
+        nr = body["nr"]
+        ctx = rt.current_task
+        ctx.task_id, ctx.name, ctx.job_id = tid, name, body["job"]
+        rt.job_id = body["job"]
+        gpu_ids = body.get("gpu") or []
+        ctx.gpu_ids = gpu_ids
+        if gpu_ids:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
+        else:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        app_err = False
+        try:
+            with self._cancel_lock:
+                if tid in self.cancelled:
+                    raise KeyboardInterrupt
+                self.current_tid = tid
+            try:
+                fn = self._load_function(body, bufs)
+                args = [rt.materialize(Value.from_wire(d, bufs)) for d in body["args"]]
+                kw_names = body["kw"]
+                kwargs = {}
+                if kw_names:
+                    kwargs = dict(zip(kw_names, args[-len(kw_names):], strict=True))
+                    args = args[: -len(kw_names)]
+                result = fn(*args, **kwargs)
+            finally:
+                with self._cancel_lock:
+                    self.current_tid = None
+            results = self._split_returns(result, nr, name)
+            sers = [self._serialize_return(r, name) for r in results]
+        except KeyboardInterrupt:
+            sers = [serialization.serialize(exc_mod.TaskCancelledError(tid.hex()),
+                                            is_error=True)] * nr
+        except exc_mod.RaySystemError as e:
+            sers = [serialization.serialize(e, is_error=True)] * nr
+        except BaseException as e:  # noqa: BLE001 - the user's error goes back to the caller
+            app_err = True
+            sers = [self._error_value(e, name)] * nr
+        finally:
+            self.cancelled.discard(tid)
+        owner, owner_id = body["owner"], body["owner_id"]
+        rid = [tid + (i + 1).to_bytes(4, "big") for i in range(nr)]
+        values = [rt.store_value(s, rid[i], owner_id) for i, s in enumerate(sers)]
+        contained = {i: [(r._id, r._owner) for r in s.contained] for i, s in enumerate(sers)
+                     if s.contained}
+        rt.call(self._finish(conn, req_id, values, contained, owner, app_err))
+
+    async def _finish(self, conn, req_id, values, contained, owner, app_err) -> None:
+        rt = self.rt
+        # Refs handed back to the caller must be known to their owners before the caller's
+        # own hold on the arguments ends; refs we keep must be registered likewise.
+        for refs in contained.values():
+            for oid, ref_owner in refs:
+                if ref_owner == owner:
+                    continue
+                if ref_owner == rt.address:
+                    rt.refs.add_borrower(oid, owner)
+                else:
+                    try:
+                        peer = await rt.peer(ref_owner)
+                        await peer.request("add_borrower", {"oid": oid, "borrower": owner})
+                    except Exception:  # noqa: BLE001 - owner gone: object gone too
+                        pass
+        await rt.register_borrows()
+        out: list = []
+        conn.reply(req_id, {"r": [v.to_wire(out) for v in values], "app_err": app_err,
+                            "cont": contained or None}, out)
+
+    @staticmethod
+    def _split_returns(result, nr: int, name: str) -> list:
+        if nr == 1:
+            return [result]
+        if nr == 0:
+            return []
+        try:
+            items = list(result)
+        except TypeError:
+            raise ValueError(f"Task {name} has num_returns={nr} but returned a "
+                             f"{type(result).__name__}, which is not iterable.") from None
+        if len(items) != nr:
+            raise ValueError(f"Task {name} returned {len(items)} objects, but "
+                             f"num_returns={nr}.")
+        return items
+
+    def _serialize_return(self, value, name: str):
+        try:
+            return serialization.serialize(value)
+        except Exception as e:
+            raise TypeError(serialization.describe_unserializable(
+                value, f"the return value of task {name}", e)) from e
+
+    def _error_value(self, e: BaseException, name: str):
+        tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        ip = "127.0.0.1"
+        err = exc_mod.RayTaskError(name, tb, e, pid=os.getpid(), ip=ip)
+        try:
+            return serialization.serialize(err, is_error=True)
+        except Exception:
+            plain = exc_mod.RayTaskError(name, tb, exc_mod.RayError(repr(e)), pid=os.getpid(),
+                                         ip=ip)
+            return serialization.serialize(plain, is_error=True)

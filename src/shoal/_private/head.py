@@ -1,0 +1,157 @@
+"""The control store: cluster metadata kept by the head.
+
+It holds the node table (with each node's resources as last reported), the job table, and an
+internal key-value store. Node daemons and drivers talk to it with the messages in
+``docs/protocol.md``; state changes are pushed to subscribers (``node_update``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from .transport import Connection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeEntry:
+    node_id: bytes
+    address: str  # where the node daemon listens
+    ip: str
+    total: dict
+    available: dict
+    alive: bool = True
+    is_head: bool = False
+    labels: dict = field(default_factory=dict)
+    last_seen: float = field(default_factory=time.monotonic)
+    conn: Connection | None = None
+
+    def public(self) -> dict:
+        return {
+            "node_id": self.node_id,
+            "address": self.address,
+            "ip": self.ip,
+            "total": self.total,
+            "available": self.available,
+            "alive": self.alive,
+            "is_head": self.is_head,
+        }
+
+
+@dataclass
+class JobEntry:
+    job_id: int
+    driver_pid: int
+    namespace: str
+    start_time: float
+    end_time: float | None = None
+    conn: Connection | None = None
+
+
+class ControlStore:
+    def __init__(self) -> None:
+        self.nodes: dict[bytes, NodeEntry] = {}
+        self.jobs: dict[int, JobEntry] = {}
+        self.kv: dict[tuple[str, bytes], bytes] = {}
+        self._next_job = 1
+        self.subscribers: set[Connection] = set()
+
+    # -- nodes ----------------------------------------------------------------------------
+    def register_node(self, body: dict, conn: Connection | None) -> dict:
+        entry = NodeEntry(
+            node_id=body["node_id"],
+            address=body["address"],
+            ip=body.get("ip", "127.0.0.1"),
+            total=body["total"],
+            available=body.get("available", body["total"]),
+            is_head=body.get("is_head", False),
+        )
+        entry.conn = conn
+        self.nodes[entry.node_id] = entry
+        if conn is not None:
+            conn.close_callbacks.append(lambda _c: self.node_gone(entry.node_id))
+        self._publish({"node": entry.public()})
+        return {"ok": True}
+
+    def node_gone(self, node_id: bytes) -> None:
+        entry = self.nodes.get(node_id)
+        if entry is not None and entry.alive:
+            entry.alive = False
+            entry.available = {}
+            self._publish({"node": entry.public()})
+
+    def update_resources(self, body: dict) -> None:
+        entry = self.nodes.get(body["node_id"])
+        if entry is not None:
+            entry.available = body["available"]
+            entry.last_seen = time.monotonic()
+
+    def node_list(self) -> list[dict]:
+        return [n.public() for n in self.nodes.values()]
+
+    # -- jobs -----------------------------------------------------------------------------
+    def register_job(self, body: dict, conn: Connection | None) -> dict:
+        job_id = self._next_job
+        self._next_job += 1
+        job = JobEntry(job_id, body.get("pid", 0), body.get("namespace", ""), time.time())
+        job.conn = conn
+        self.jobs[job_id] = job
+        if conn is not None:
+            conn.close_callbacks.append(lambda _c: self._job_finished(job_id))
+        return {"job_id": job_id}
+
+    def _job_finished(self, job_id: int) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None and job.end_time is None:
+            job.end_time = time.time()
+
+    # -- key-value ------------------------------------------------------------------------
+    def kv_put(self, ns: str, key: bytes, value: bytes, overwrite: bool = True) -> bool:
+        k = (ns, key)
+        if not overwrite and k in self.kv:
+            return False
+        self.kv[k] = value
+        return True
+
+    def kv_get(self, ns: str, key: bytes) -> bytes | None:
+        return self.kv.get((ns, key))
+
+    def kv_del(self, ns: str, key: bytes) -> bool:
+        return self.kv.pop((ns, key), None) is not None
+
+    # -- pubsub ---------------------------------------------------------------------------
+    def _publish(self, event: dict) -> None:
+        for conn in list(self.subscribers):
+            if conn.closed:
+                self.subscribers.discard(conn)
+                continue
+            conn.send("head_event", event)
+
+    # -- message handling -----------------------------------------------------------------
+    def handle(self, conn: Connection, kind: str, body, bufs, req_id: int) -> bool:
+        """Serve a control-store message; return False if ``kind`` is not ours."""
+        if kind == "register_node":
+            conn.reply(req_id, self.register_node(body, conn))
+        elif kind == "node_resources":
+            self.update_resources(body)
+        elif kind == "register_job":
+            conn.reply(req_id, self.register_job(body, conn))
+        elif kind == "get_nodes":
+            conn.reply(req_id, {"nodes": self.node_list()})
+        elif kind == "kv_put":
+            ok = self.kv_put(body["ns"], body["key"], bufs[0], body.get("overwrite", True))
+            conn.reply(req_id, {"ok": ok})
+        elif kind == "kv_get":
+            v = self.kv_get(body["ns"], body["key"])
+            conn.reply(req_id, {"found": v is not None}, [v] if v is not None else [])
+        elif kind == "kv_del":
+            conn.reply(req_id, {"ok": self.kv_del(body["ns"], body["key"])})
+        elif kind == "subscribe":
+            self.subscribers.add(conn)
+            conn.reply(req_id, {"ok": True})
+        else:
+            return False
+        return True

@@ -1,0 +1,118 @@
+"""Starting and finding clusters on this machine.
+
+``init()`` with no cluster running starts an *embedded* head: one daemon process (control
+store + node daemon) with a prestarted worker pool. The driver holds the daemon's stdin; when
+the driver exits for any reason the pipe closes and the daemon shuts down with its workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+from .config import config
+from .session import Session
+
+
+class LocalHead:
+    def __init__(self, proc: subprocess.Popen, session: Session, info: dict):
+        self.proc = proc
+        self.session = session
+        self.info = info
+
+    @property
+    def node_address(self) -> str:
+        return self.info["node_address"]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc = self.proc
+        if proc.poll() is None:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(5)
+        for f in (proc.stdout,):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+def start_head(*, num_cpus=None, num_gpus=None, resources=None, memory=None,
+               object_store_memory=None, watch_stdin=True) -> LocalHead:
+    sess = Session.create()
+    cmd = [sys.executable, "-m", "shoal._private.daemon", "--session-dir", sess.path, "--head",
+           "--num-cpus", str(os.cpu_count() if num_cpus is None else num_cpus)]
+    if num_gpus:
+        cmd += ["--num-gpus", str(num_gpus)]
+    if resources:
+        cmd += ["--resources", json.dumps(resources)]
+    if memory:
+        cmd += ["--memory", str(memory)]
+    if object_store_memory:
+        cmd += ["--object-store-memory", str(object_store_memory)]
+    if watch_stdin:
+        cmd.append("--watch-stdin")
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+        start_new_session=True, close_fds=True,
+    )
+    try:
+        info = _read_ready(proc, config.start_timeout_s)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return LocalHead(proc, sess, info)
+
+
+def _read_ready(proc: subprocess.Popen, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    buf = b""
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the shoal daemon did not start within {timeout} s")
+            if not sel.select(left):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise RuntimeError(f"the shoal daemon exited during start (code {proc.wait()}); "
+                                   "see its log in the session directory")
+            buf += chunk
+            if b"\n" in buf:
+                line = buf.split(b"\n", 1)[0].decode()
+                if line.startswith("READY "):
+                    return json.loads(line[6:])
+                raise RuntimeError(f"the shoal daemon failed to start: {line}")
+    finally:
+        sel.close()
+
+
+def find_local_session() -> Session | None:
+    """The newest session on this machine whose daemon is alive (for ``address='auto'``)."""
+    latest = os.path.join(config.session_root, "session_latest")
+    try:
+        path = os.path.realpath(latest)
+        with open(os.path.join(path, "address.json")) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(info["pid"], 0)
+    except (OSError, KeyError):
+        return None
+    return Session(path)

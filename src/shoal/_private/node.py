@@ -1,0 +1,292 @@
+"""The node daemon: one per machine. Worker pool, leases, the node's object store, logs.
+
+The scheduling rules live in :mod:`scheduler` (pure); this module is the I/O around them:
+it spawns and watches worker processes, answers lease requests, accounts for the shared
+memory segments sealed on this node, and forwards workers' output to drivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import itertools
+import logging
+import os
+import signal
+import sys
+
+from . import object_store, scheduler
+from .config import config
+from .resources import NodeResources, ResourceSet
+from .transport import Connection
+
+log = logging.getLogger(__name__)
+
+
+class WorkerProc:
+    def __init__(self, worker_id: bytes, proc: asyncio.subprocess.Process):
+        self.worker_id = worker_id
+        self.proc = proc
+        self.pid = proc.pid
+        self.address: str | None = None
+        self.conn: Connection | None = None
+        self.job_id: int | None = None  # job of the current/last lease, for log routing
+        self.log_file = None
+
+
+class NodeDaemon:
+    def __init__(self, *, node_id: bytes, session_dir: str, session_tag: str, address: str,
+                 ip: str, total: dict, head, token: bytes, is_head: bool):
+        self.node_id = node_id
+        self.session_dir = session_dir
+        self.session_tag = session_tag
+        self.address = address
+        self.ip = ip
+        self.head = head  # link to the control store (in-process or remote)
+        self.token = token
+        self.is_head = is_head
+        self.res = NodeResources(total)
+        ncpu = max(1, int(self.res.total.get("CPU")))
+        idle_keep = config.idle_worker_keep
+        self.sched = scheduler.LocalScheduler(
+            resources=self.res,
+            max_workers=max(4, ncpu * config.max_workers_per_cpu),
+            idle_keep=ncpu if idle_keep < 0 else idle_keep,
+        )
+        self.procs: dict[bytes, WorkerProc] = {}
+        self.lease_ids = itertools.count(1)
+        self.pending_replies: dict[int, tuple[Connection, int]] = {}
+        self.objects: dict[str, tuple[int, bytes]] = {}  # path -> (size, owner worker id)
+        self.store_bytes = 0
+        self.log_subscribers: dict[int, set[Connection]] = {}
+        self.stopping = False
+        self._worker_seq = itertools.count(1)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self, prestart: int) -> None:
+        await self.head.register_node({
+            "node_id": self.node_id, "address": self.address, "ip": self.ip,
+            "total": self.res.total.to_dict(), "is_head": self.is_head,
+        })
+        for _ in range(prestart):
+            self._start_worker()
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for wp in list(self.procs.values()):
+            _signal(wp.proc, signal.SIGTERM)
+        waits = [wp.proc.wait() for wp in self.procs.values()]
+        if waits:
+            done, pending = await asyncio.wait(
+                [asyncio.ensure_future(w) for w in waits], timeout=3.0
+            )
+            for wp in list(self.procs.values()):
+                _signal(wp.proc, signal.SIGKILL)
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
+        self.sweep_objects()
+
+    def sweep_objects(self) -> None:
+        for path in list(self.objects):
+            object_store.unlink_segment(path)
+        self.objects.clear()
+        self.store_bytes = 0
+        for path in glob.glob(os.path.join(config.shm_dir, f"shoal-{self.session_tag}-*")):
+            object_store.unlink_segment(path)
+
+    # -- worker processes -----------------------------------------------------------------
+    def _start_worker(self) -> None:
+        worker_id = os.urandom(28)
+        self.sched.worker_starting(worker_id)
+        asyncio.get_running_loop().create_task(self._spawn(worker_id))
+
+    async def _spawn(self, worker_id: bytes) -> None:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["SHOAL_SESSION_DIR"] = self.session_dir
+        cmd = [sys.executable, "-m", "shoal._private.worker_main",
+               "--node-address", self.address, "--worker-id", worker_id.hex(),
+               "--node-id", self.node_id.hex(), "--session-tag", self.session_tag]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd, env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )
+        except OSError:
+            log.exception("could not start a worker")
+            self._apply(self.sched.worker_died(worker_id)[0])
+            return
+        wp = WorkerProc(worker_id, proc)
+        self.procs[worker_id] = wp
+        wp.log_file = open(  # noqa: SIM115 - lives as long as the worker
+            os.path.join(self.session_dir, "logs", f"worker-{worker_id.hex()[:8]}-{proc.pid}.log"),
+            "ab", buffering=0,
+        )
+        asyncio.get_running_loop().create_task(self._pump_output(wp))
+        await proc.wait()
+        self._worker_exited(wp)
+
+    async def _pump_output(self, wp: WorkerProc) -> None:
+        stream = wp.proc.stdout
+        while True:
+            line = await stream.readline()
+            if not line:
+                break
+            wp.log_file.write(line)
+            subs = self.log_subscribers.get(wp.job_id) if wp.job_id is not None else None
+            if subs and config.log_to_driver:
+                text = line.decode("utf-8", "replace").rstrip("\n")
+                for conn in list(subs):
+                    if conn.closed:
+                        subs.discard(conn)
+                    else:
+                        conn.send("log_lines", {"pid": wp.pid, "ip": self.ip, "lines": [text]})
+        wp.log_file.close()
+
+    def _worker_exited(self, wp: WorkerProc) -> None:
+        self.procs.pop(wp.worker_id, None)
+        actions, lease = self.sched.worker_died(wp.worker_id)
+        if lease is not None:
+            self._report_resources()
+        if not self.stopping:
+            self._apply(actions)
+
+    def register_worker(self, conn: Connection, body: dict) -> None:
+        worker_id = body["worker_id"]
+        wp = self.procs.get(worker_id)
+        if wp is None:
+            # A worker we did not start, or one whose spawn we lost track of.
+            conn.close()
+            return
+        wp.address = body["address"]
+        wp.conn = conn
+        conn.state["worker_id"] = worker_id
+        conn.close_callbacks.append(lambda _c: _signal(wp.proc, signal.SIGKILL))
+        self._apply(self.sched.worker_registered(worker_id))
+
+    # -- leases ---------------------------------------------------------------------------
+    def request_lease(self, conn: Connection, body: dict, req_id: int) -> None:
+        lease_id = next(self.lease_ids)
+        demand = ResourceSet(body.get("resources") or {})
+        req = scheduler.LeaseRequest(lease_id, demand, owner=conn)
+        req.job_id = body.get("job_id")
+        self.pending_replies[lease_id] = (conn, req_id)
+        conn.state.setdefault("lease_requests", set()).add(lease_id)
+        self._apply(self.sched.request_lease(req))
+
+    def return_lease(self, body: dict) -> None:
+        self._apply(self.sched.lease_returned(body["lease_id"],
+                                              worker_alive=not body.get("kill", False)))
+        self._report_resources()
+
+    def owner_gone(self, conn: Connection) -> None:
+        """A driver or worker holding leases disconnected: take its workers back."""
+        for lease_id in conn.state.get("lease_requests", ()):
+            self.sched.cancel_request(lease_id)
+            self.pending_replies.pop(lease_id, None)
+        for lease in list(self.sched.leases.values()):
+            if lease.owner is conn:
+                # Its tasks' results have nowhere to go: recycle the worker.
+                self._apply(self.sched.lease_returned(lease.lease_id, worker_alive=False))
+        for subs in self.log_subscribers.values():
+            subs.discard(conn)
+        for path, (_size, owner) in list(self.objects.items()):
+            if owner == conn.state.get("owner_id"):
+                self._free(path)
+        self._report_resources()
+
+    def _apply(self, actions: list) -> None:
+        for a in actions:
+            if isinstance(a, scheduler.Grant):
+                self._grant(a.lease)
+            elif isinstance(a, scheduler.StartWorker):
+                self._start_worker()
+            elif isinstance(a, scheduler.KillWorker):
+                wp = self.procs.get(a.worker_id)
+                if wp is not None:
+                    _signal(wp.proc, signal.SIGKILL)
+            elif isinstance(a, scheduler.Infeasible):
+                conn, req_id = self.pending_replies.get(a.request.lease_id, (None, 0))
+                if conn is not None and not conn.closed:
+                    conn.send("infeasible", {
+                        "lease_id": a.request.lease_id,
+                        "demand": a.request.demand.to_dict(),
+                        "total": self.res.total.to_dict(),
+                    })
+
+    def _grant(self, lease: scheduler.Lease) -> None:
+        conn, req_id = self.pending_replies.pop(lease.lease_id, (None, 0))
+        wp = self.procs.get(lease.worker_id)
+        if conn is None or conn.closed or wp is None or wp.address is None:
+            self._apply(self.sched.lease_returned(lease.lease_id, worker_alive=wp is not None))
+            return
+        conn.state.get("lease_requests", set()).discard(lease.lease_id)
+        wp.job_id = getattr(lease, "job_id", None) or conn.state.get("job_id")
+        conn.reply(req_id, {
+            "lease_id": lease.lease_id, "worker_id": lease.worker_id,
+            "address": wp.address, "gpu_ids": lease.gpu_ids, "pid": wp.pid,
+        })
+        self._report_resources()
+
+    def _report_resources(self) -> None:
+        self.head.update_resources({"node_id": self.node_id,
+                                    "available": self.res.available.to_dict()})
+
+    # -- objects --------------------------------------------------------------------------
+    def seal(self, conn: Connection, body: dict) -> None:
+        path = body["path"]
+        if path not in self.objects:
+            self.objects[path] = (body["size"], body.get("owner") or b"")
+            self.store_bytes += body["size"]
+
+    def _free(self, path: str) -> None:
+        entry = self.objects.pop(path, None)
+        if entry is not None:
+            self.store_bytes -= entry[0]
+        object_store.unlink_segment(path)
+
+    # -- message handling -----------------------------------------------------------------
+    def handle(self, conn: Connection, kind: str, body, bufs, req_id: int) -> bool:
+        if kind == "request_lease":
+            self.request_lease(conn, body, req_id)
+        elif kind == "return_lease":
+            self.return_lease(body)
+        elif kind == "register_worker":
+            self.register_worker(conn, body)
+            conn.reply(req_id, {"ok": True})
+        elif kind == "register_owner":
+            conn.state["owner_id"] = body["owner_id"]
+            conn.state["job_id"] = body.get("job_id")
+            if not conn.state.get("owner_watch"):
+                conn.state["owner_watch"] = True
+                conn.close_callbacks.append(self.owner_gone)
+            conn.reply(req_id, {"ok": True})
+        elif kind == "worker_blocked":
+            self._apply(self.sched.worker_blocked(conn.state.get("worker_id")))
+        elif kind == "worker_unblocked":
+            self._apply(self.sched.worker_unblocked(conn.state.get("worker_id")))
+        elif kind == "seal":
+            self.seal(conn, body)
+        elif kind == "free":
+            for path in body["paths"]:
+                self._free(path)
+        elif kind == "subscribe_logs":
+            self.log_subscribers.setdefault(body["job_id"], set()).add(conn)
+            conn.reply(req_id, {"ok": True})
+        elif kind == "node_info":
+            conn.reply(req_id, {
+                "node_id": self.node_id, "total": self.res.total.to_dict(),
+                "available": self.res.available.to_dict(), "store_bytes": self.store_bytes,
+                "num_objects": len(self.objects),
+                "workers": [{"pid": w.pid, "worker_id": w.worker_id} for w in self.procs.values()],
+            })
+        else:
+            return False
+        return True
+
+
+def _signal(proc, sig) -> None:
+    try:
+        proc.send_signal(sig)
+    except ProcessLookupError:
+        pass

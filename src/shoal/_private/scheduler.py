@@ -1,0 +1,209 @@
+"""The node's lease scheduler as a pure state machine: events in, actions out.
+
+An owner that wants to run tasks of one resource shape asks the node for a *lease*: a worker
+process and the resources to run on it. This module decides who gets which worker and when,
+and when the pool needs another process. It does no I/O; the node daemon feeds it events and
+carries out the actions it returns, so every rule here is unit-tested without processes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .resources import NodeResources, ResourceSet
+
+STARTING, IDLE, LEASED, DEAD = "starting", "idle", "leased", "dead"
+
+
+@dataclass
+class Worker:
+    worker_id: bytes
+    state: str = STARTING
+    lease_id: int | None = None
+    blocked: bool = False
+    dedicated: bool = False  # an actor's worker, never returned to the pool
+
+
+@dataclass
+class LeaseRequest:
+    lease_id: int
+    demand: ResourceSet
+    owner: object = None  # opaque for the daemon (its connection)
+    dedicated: bool = False
+    warned_infeasible: bool = False
+
+
+@dataclass
+class Lease:
+    lease_id: int
+    worker_id: bytes
+    demand: ResourceSet
+    gpu_ids: list[int]
+    owner: object = None
+
+
+# Actions -------------------------------------------------------------------------------
+@dataclass
+class Grant:
+    lease: Lease
+
+
+@dataclass
+class StartWorker:
+    pass
+
+
+@dataclass
+class Infeasible:
+    request: LeaseRequest
+
+
+@dataclass
+class KillWorker:
+    worker_id: bytes
+
+
+@dataclass
+class LocalScheduler:
+    resources: NodeResources
+    max_workers: int
+    idle_keep: int
+    workers: dict[bytes, Worker] = field(default_factory=dict)
+    queue: deque = field(default_factory=deque)
+    leases: dict[int, Lease] = field(default_factory=dict)
+    starting: int = 0
+
+    # -- events ---------------------------------------------------------------------------
+    def request_lease(self, req: LeaseRequest) -> list:
+        if not self.resources.can_ever_fit(req.demand):
+            req.warned_infeasible = True
+            self.queue.append(req)
+            return [Infeasible(req)]
+        self.queue.append(req)
+        return self._schedule()
+
+    def cancel_request(self, lease_id: int) -> list:
+        self.queue = deque(r for r in self.queue if r.lease_id != lease_id)
+        return []
+
+    def worker_starting(self, worker_id: bytes) -> None:
+        self.workers[worker_id] = Worker(worker_id)
+        self.starting += 1
+
+    def worker_registered(self, worker_id: bytes) -> list:
+        w = self.workers.get(worker_id)
+        if w is None:
+            w = self.workers[worker_id] = Worker(worker_id)
+        elif w.state == STARTING:
+            self.starting -= 1
+        w.state = IDLE
+        return self._schedule()
+
+    def lease_returned(self, lease_id: int, *, worker_alive: bool = True) -> list:
+        lease = self.leases.pop(lease_id, None)
+        if lease is None:
+            return []
+        w = self.workers.get(lease.worker_id)
+        self._release(lease, w)
+        actions: list = []
+        if w is not None:
+            w.lease_id = None
+            if not worker_alive or w.dedicated:
+                w.state = DEAD
+                del self.workers[w.worker_id]
+                actions.append(KillWorker(w.worker_id))
+            else:
+                w.state = IDLE
+        return actions + self._schedule() + self._trim_idle()
+
+    def worker_died(self, worker_id: bytes) -> tuple[list, Lease | None]:
+        """A worker process exited. Returns actions and the lease it held, if any."""
+        w = self.workers.pop(worker_id, None)
+        lease = None
+        if w is None:
+            return [], None
+        if w.state == STARTING:
+            self.starting -= 1
+        if w.lease_id is not None:
+            lease = self.leases.pop(w.lease_id, None)
+            if lease is not None:
+                self._release(lease, w)
+        return self._schedule(), lease
+
+    def worker_blocked(self, worker_id: bytes) -> list:
+        """A leased worker waits in ``get``: lend its CPUs to others until it resumes."""
+        w = self.workers.get(worker_id)
+        if w is None or w.blocked or w.lease_id is None:
+            return []
+        w.blocked = True
+        cpu = self._cpu_of(self.leases[w.lease_id])
+        self.resources.force_release(cpu)
+        return self._schedule()
+
+    def worker_unblocked(self, worker_id: bytes) -> list:
+        w = self.workers.get(worker_id)
+        if w is None or not w.blocked:
+            return []
+        w.blocked = False
+        if w.lease_id is not None and w.lease_id in self.leases:
+            self.resources.force_acquire(self._cpu_of(self.leases[w.lease_id]))
+        return []
+
+    # -- rules ----------------------------------------------------------------------------
+    @staticmethod
+    def _cpu_of(lease: Lease) -> ResourceSet:
+        cpus = lease.demand.get("CPU")
+        return ResourceSet({"CPU": cpus}) if cpus else ResourceSet()
+
+    def _release(self, lease: Lease, w: Worker | None) -> None:
+        if w is not None and w.blocked:
+            # Its CPUs were already lent out while it was blocked.
+            w.blocked = False
+            self.resources.release(lease.demand - self._cpu_of(lease), lease.gpu_ids)
+        else:
+            self.resources.release(lease.demand, lease.gpu_ids)
+
+    def _idle(self) -> list[Worker]:
+        return [w for w in self.workers.values() if w.state == IDLE]
+
+    def _schedule(self) -> list:
+        actions: list = []
+        idle = self._idle()
+        waiting_for_worker = 0
+        remaining = deque()
+        while self.queue:
+            req = self.queue.popleft()
+            if not self.resources.can_fit(req.demand):
+                remaining.append(req)
+                continue
+            if not idle:
+                waiting_for_worker += 1
+                remaining.append(req)
+                continue
+            w = idle.pop()
+            gpu_ids = self.resources.acquire(req.demand)
+            lease = Lease(req.lease_id, w.worker_id, req.demand, gpu_ids, req.owner)
+            w.state, w.lease_id, w.dedicated = LEASED, req.lease_id, req.dedicated
+            self.leases[req.lease_id] = lease
+            actions.append(Grant(lease))
+        self.queue = remaining
+        # Start processes for requests that fit but lack a worker (bounded by the cap).
+        need = waiting_for_worker - self.starting
+        live = len(self.workers)
+        while need > 0 and live < self.max_workers:
+            actions.append(StartWorker())
+            need -= 1
+            live += 1
+        return actions
+
+    def _trim_idle(self) -> list:
+        idle = self._idle()
+        extra = len(idle) - self.idle_keep
+        if extra <= 0 or self.queue:
+            return []
+        actions = []
+        for w in idle[:extra]:
+            del self.workers[w.worker_id]
+            actions.append(KillWorker(w.worker_id))
+        return actions

@@ -1,0 +1,120 @@
+"""Values to bytes and back: cloudpickle with pickle protocol 5 out-of-band buffers.
+
+A serialized value is a small pickle stream (``meta``) plus a list of raw buffers (numpy array
+data and the like) that are never copied into the stream: they are written once to shared
+memory or appended raw to a message, and read back as views.
+
+ObjectRefs found inside a value are recorded while pickling (``contained``), so the runtime
+can keep the objects they name alive while the outer value lives.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+_local = threading.local()
+
+
+@dataclass
+class Serialized:
+    meta: bytes
+    buffers: list = field(default_factory=list)  # raw buffer objects (PickleBuffer.raw())
+    contained: list = field(default_factory=list)  # ObjectRefs pickled inside the value
+    is_error: bool = False
+
+    @property
+    def total_bytes(self) -> int:
+        return len(self.meta) + sum(b.nbytes for b in self.buffers)
+
+
+def current_contained() -> list | None:
+    """The list collecting ObjectRefs of the value being pickled now (None outside pickling)."""
+    return getattr(_local, "contained", None)
+
+
+def serialize(value: Any, *, is_error: bool = False) -> Serialized:
+    buffers: list = []
+    prev = getattr(_local, "contained", None)
+    contained: list = []
+    _local.contained = contained
+    try:
+        meta = cloudpickle.dumps(
+            value, protocol=5, buffer_callback=lambda pb: buffers.append(pb.raw())
+        )
+    finally:
+        _local.contained = prev
+    return Serialized(meta, buffers, contained, is_error)
+
+
+def deserialize(meta, buffers) -> Any:
+    return pickle.loads(meta, buffers=buffers)
+
+
+def dumps_function(fn) -> bytes:
+    return cloudpickle.dumps(fn, protocol=5)
+
+
+# -- explaining what cannot be serialized ---------------------------------------------------
+
+def _fails(obj) -> Exception | None:
+    try:
+        cloudpickle.dumps(obj, protocol=5)
+    except Exception as e:  # noqa: BLE001 - any failure is what we are looking for
+        return e
+    return None
+
+
+def _children(obj):
+    """(label, child) pairs worth inspecting to find the unpicklable part of ``obj``."""
+    if isinstance(obj, dict):
+        for k, v in list(obj.items())[:200]:
+            yield f"[{k!r}]", v
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        for i, v in enumerate(list(obj)[:200]):
+            yield f"[{i}]", v
+    elif callable(obj) and hasattr(obj, "__code__"):
+        closure = getattr(obj, "__closure__", None) or ()
+        for name, cell in zip(obj.__code__.co_freevars, closure, strict=False):
+            try:
+                yield f" (closure variable {name!r})", cell.cell_contents
+            except ValueError:
+                continue
+        g = getattr(obj, "__globals__", {})
+        for name in obj.__code__.co_names:
+            if name in g:
+                yield f" (global {name!r})", g[name]
+    else:
+        d = getattr(obj, "__dict__", None)
+        if isinstance(d, dict):
+            for k, v in d.items():
+                yield f".{k}", v
+
+
+def find_unserializable(obj, label: str = "value", depth: int = 4) -> tuple[str, Any]:
+    """Walk ``obj`` and return ``(path, leaf)`` of the innermost part that fails to pickle."""
+    path, cur = label, obj
+    for _ in range(depth):
+        for child_label, child in _children(cur):
+            if _fails(child) is not None:
+                path, cur = path + child_label, child
+                break
+        else:
+            break
+    return path, cur
+
+
+def describe_unserializable(obj, what: str, error: Exception) -> str:
+    path, leaf = find_unserializable(obj)
+    leaf_type = f"{type(leaf).__module__}.{type(leaf).__qualname__}"
+    shown = repr(obj)
+    if len(shown) > 200:
+        shown = shown[:200] + "..."
+    msg = f"Could not serialize {what} {shown}: {type(error).__name__}: {error}."
+    if path != "value" or leaf is not obj:
+        msg += f" The offending field is {path} (of type {leaf_type})."
+    return msg

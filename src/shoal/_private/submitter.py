@@ -1,0 +1,223 @@
+"""Task submission by an owner: the worker-lease fast path.
+
+Tasks whose arguments are ready wait in a queue per *scheduling key* (their resource shape).
+For each key the owner leases workers from the node daemon and pushes tasks straight to them;
+a lease is kept while more tasks of its shape wait, and given back after a short linger when
+the queue is empty. A worker that dies mid-task makes its task retry (``max_retries``) or
+fail with ``WorkerCrashedError``. Everything here runs on the runtime's event loop thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+from .transport import ConnectionLost, RemoteError
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_LEASE_REQUESTS = 10
+LEASE_LINGER_S = 0.01
+
+
+@dataclass
+class TaskSpec:
+    task_id: bytes
+    name: str
+    fid: bytes
+    fn_bytes: bytes
+    args: list  # Value per argument (after dependency resolution), or ObjectRef before
+    kw_names: list
+    num_returns: int
+    return_ids: list
+    resources: dict
+    max_retries: int
+    retry_exceptions: object  # bool or tuple of exception classes
+    hold: list = field(default_factory=list)  # ObjectRefs kept alive while the task lives
+    cancelled: bool = False
+    force_cancel: bool = False
+    attempt: int = 0
+    worker: object = None  # LeasedWorker running it now
+
+    @property
+    def key(self) -> tuple:
+        return tuple(sorted(self.resources.items()))
+
+
+@dataclass
+class LeasedWorker:
+    lease_id: int
+    worker_id: bytes
+    address: str
+    gpu_ids: list
+    conn: object
+    inflight: int = 0
+    dead: bool = False
+
+
+@dataclass
+class KeyState:
+    resources: dict
+    tasks: deque = field(default_factory=deque)
+    workers: list = field(default_factory=list)
+    requesting: int = 0
+    linger: object = None
+
+
+class Submitter:
+    def __init__(self, rt):
+        self.rt = rt
+        self.keys: dict[tuple, KeyState] = {}
+        self.running: dict[bytes, TaskSpec] = {}  # task id -> spec, pushed and not finished
+        self.pipeline = max(1, rt.cfg.worker_lease_pipeline)
+
+    # -- queueing -------------------------------------------------------------------------
+    def enqueue(self, spec: TaskSpec) -> None:
+        ks = self.keys.get(spec.key)
+        if ks is None:
+            ks = self.keys[spec.key] = KeyState(spec.resources)
+        ks.tasks.append(spec)
+        self._pump(ks)
+
+    def cancel_queued(self, task_id: bytes) -> TaskSpec | None:
+        for ks in self.keys.values():
+            for spec in ks.tasks:
+                if spec.task_id == task_id:
+                    ks.tasks.remove(spec)
+                    return spec
+        return None
+
+    def _pump(self, ks: KeyState) -> None:
+        if ks.linger is not None:
+            ks.linger.cancel()
+            ks.linger = None
+        for lw in ks.workers:
+            while ks.tasks and lw.inflight < self.pipeline and not lw.dead:
+                self._push(ks, lw, ks.tasks.popleft())
+        want = len(ks.tasks)
+        while want > ks.requesting and ks.requesting < MAX_PENDING_LEASE_REQUESTS:
+            ks.requesting += 1
+            self.rt.loop.create_task(self._lease(ks))
+        if not ks.tasks:
+            idle = [lw for lw in ks.workers if lw.inflight == 0]
+            if idle:
+                ks.linger = self.rt.loop.call_later(LEASE_LINGER_S, self._return_idle, ks)
+
+    def _return_idle(self, ks: KeyState) -> None:
+        ks.linger = None
+        if ks.tasks:
+            return
+        for lw in [w for w in ks.workers if w.inflight == 0]:
+            ks.workers.remove(lw)
+            self.rt.node_send("return_lease", {"lease_id": lw.lease_id})
+
+    async def _lease(self, ks: KeyState) -> None:
+        try:
+            body, _ = await self.rt.node_conn.request(
+                "request_lease", {"resources": ks.resources, "job_id": self.rt.job_id}
+            )
+            conn = await self.rt.peer(body["address"])
+        except (ConnectionLost, RemoteError, OSError) as e:
+            ks.requesting -= 1
+            if not self.rt.shutting_down:
+                log.warning("lease request failed: %s", e)
+                self._fail_key(ks, e)
+            return
+        ks.requesting -= 1
+        lw = LeasedWorker(body["lease_id"], body["worker_id"], body["address"],
+                          body.get("gpu_ids") or [], conn)
+        if conn.closed:
+            self.rt.node_send("return_lease", {"lease_id": lw.lease_id, "kill": True})
+        else:
+            ks.workers.append(lw)
+        self._pump(ks)
+
+    def _fail_key(self, ks: KeyState, err: Exception) -> None:
+        from ..exceptions import RaySystemError
+
+        while ks.tasks:
+            spec = ks.tasks.popleft()
+            self.rt.fail_task(spec, RaySystemError(f"could not lease a worker: {err}"))
+
+    # -- pushing --------------------------------------------------------------------------
+    def _push(self, ks: KeyState, lw: LeasedWorker, spec: TaskSpec) -> None:
+        bufs: list = []
+        sent = lw.conn.state.setdefault("fids", set())
+        body = {
+            "tid": spec.task_id, "fid": spec.fid, "name": spec.name,
+            "args": [v.to_wire(bufs) for v in spec.args], "kw": spec.kw_names,
+            "nr": spec.num_returns, "job": self.rt.job_id, "gpu": lw.gpu_ids,
+            "owner": self.rt.address, "owner_id": self.rt.worker_id,
+        }
+        if spec.fid not in sent:
+            body["fn"] = len(bufs)
+            bufs.append(spec.fn_bytes)
+            sent.add(spec.fid)
+        spec.worker = lw
+        spec.attempt += 1
+        lw.inflight += 1
+        self.running[spec.task_id] = spec
+        try:
+            fut = lw.conn.request_future("push_task", body, bufs)
+        except ConnectionLost:
+            lw.inflight -= 1
+            self.running.pop(spec.task_id, None)
+            sent.discard(spec.fid)
+            self._worker_lost(ks, lw)
+            ks.tasks.appendleft(spec)
+            spec.attempt -= 1
+            self._pump(ks)
+            return
+        fut.add_done_callback(lambda f: self._on_reply(ks, lw, spec, f))
+
+    def _on_reply(self, ks: KeyState, lw: LeasedWorker, spec: TaskSpec, fut) -> None:
+        lw.inflight -= 1
+        self.running.pop(spec.task_id, None)
+        spec.worker = None
+        exc = fut.exception()
+        if exc is None:
+            body, bufs = fut.result()
+            if self.rt.task_finished(spec, body, bufs):
+                ks.tasks.append(spec)  # retry of an application error
+        elif isinstance(exc, ConnectionLost):
+            self._worker_lost(ks, lw)
+            self._retry_or_fail(ks, spec)
+        else:
+            from ..exceptions import RaySystemError
+
+            self.rt.fail_task(spec, RaySystemError(f"task push failed: {exc}"))
+        self._pump(ks)
+
+    def _retry_or_fail(self, ks: KeyState, spec: TaskSpec) -> None:
+        from ..exceptions import TaskCancelledError, WorkerCrashedError
+
+        if spec.cancelled:
+            self.rt.fail_task(spec, TaskCancelledError(spec.task_id.hex()))
+        elif spec.max_retries < 0 or spec.attempt <= spec.max_retries:
+            ks.tasks.append(spec)
+        else:
+            self.rt.fail_task(spec, WorkerCrashedError(
+                f"The worker running task {spec.name} died unexpectedly (it exited or was "
+                f"killed) and the task was retried {spec.attempt - 1} time(s) "
+                f"(max_retries={spec.max_retries})."
+            ))
+
+    def _worker_lost(self, ks: KeyState, lw: LeasedWorker) -> None:
+        if lw.dead:
+            return
+        lw.dead = True
+        if lw in ks.workers:
+            ks.workers.remove(lw)
+        self.rt.node_send("return_lease", {"lease_id": lw.lease_id, "kill": True})
+
+    def peer_lost(self, conn) -> None:
+        """A connection closed: leases on that worker are gone."""
+        for ks in self.keys.values():
+            for lw in [w for w in ks.workers if w.conn is conn]:
+                self._worker_lost(ks, lw)
+
+    def shutdown(self) -> None:
+        for ks in self.keys.values():
+            if ks.linger is not None:
+                ks.linger.cancel()

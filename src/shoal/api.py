@@ -1,0 +1,350 @@
+"""The public functions of shoal: init/shutdown, get/put/wait, cancel, cluster information.
+
+Each looks up this process's one runtime; in a driver ``init()`` creates it (and, with no
+cluster running, starts an embedded local one), in a worker it exists from the start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import inspect
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from . import exceptions
+from ._private import local_cluster
+from ._private import options as opt_mod
+from ._private.core import CoreRuntime
+from ._private.runtime_state import current_runtime_or_none, set_runtime
+from ._private.session import Session
+from .object_ref import ObjectRef
+from .runtime_context import RuntimeContext
+
+log = logging.getLogger("shoal")
+
+_lock = threading.RLock()
+_local_head: local_cluster.LocalHead | None = None
+
+
+class ShoalContext(dict):
+    """What ``init()`` returns: address information, usable as a context manager."""
+
+    def __init__(self, info: dict):
+        super().__init__(info)
+        self.address_info = info
+        self.dashboard_url = info.get("webui_url") or ""
+        self.python_version = "%d.%d.%d" % tuple(os.sys.version_info[:3])
+        from . import __version__
+
+        self.ray_version = __version__
+        self.ray_commit = ""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        shutdown()
+
+    def disconnect(self):
+        shutdown()
+
+
+def _runtime() -> CoreRuntime:
+    rt = current_runtime_or_none()
+    if rt is None:
+        init()
+        rt = current_runtime_or_none()
+    return rt
+
+
+def is_initialized() -> bool:
+    return current_runtime_or_none() is not None
+
+
+def init(address: str | None = None, *, num_cpus: int | None = None,
+         num_gpus: int | None = None, resources: dict | None = None,
+         labels: dict | None = None, object_store_memory: int | None = None,
+         local_mode: bool = False, ignore_reinit_error: bool = False,
+         include_dashboard: bool | None = None, dashboard_host: str = "127.0.0.1",
+         dashboard_port: int | None = None, job_config=None, configure_logging: bool = True,
+         logging_level: int = logging.INFO, logging_format: str | None = None,
+         logging_config=None, log_to_driver: bool | None = None, namespace: str | None = None,
+         runtime_env: dict | None = None, storage: str | None = None,
+         enable_resource_isolation: bool = False, _temp_dir: str | None = None,
+         _system_config: dict | None = None, **kwargs) -> ShoalContext:
+    """Connect this process to a cluster, starting a local one if there is none.
+
+    ``address=None`` joins the cluster named by ``SHOAL_ADDRESS`` (or ``RAY_ADDRESS``) if set,
+    and otherwise starts a new local cluster that lives as long as this process.
+    ``address="auto"`` joins the newest running cluster on this machine.
+    """
+    global _local_head
+    unknown = {k for k in kwargs if not k.startswith("_")}
+    if unknown:
+        raise TypeError(f"init() got unexpected keyword argument(s): {sorted(unknown)}")
+    with _lock:
+        if current_runtime_or_none() is not None:
+            if ignore_reinit_error:
+                return _context()
+            raise RuntimeError("Maybe you called shoal.init twice by accident? This error can "
+                               "be suppressed by passing in 'ignore_reinit_error=True' or by "
+                               "calling 'shoal.shutdown()' prior to 'shoal.init()'.")
+        if resources is not None:
+            opt_mod.validate({"resources": resources}, actor=False)
+        for name, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+                raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+        if log_to_driver is not None:
+            os.environ["SHOAL_LOG_TO_DRIVER"] = "1" if log_to_driver else "0"
+        if address is None:
+            address = os.environ.get("SHOAL_ADDRESS") or os.environ.get("RAY_ADDRESS") or None
+        if address is None or address == "local":
+            head = local_cluster.start_head(
+                num_cpus=num_cpus, num_gpus=num_gpus, resources=resources,
+                object_store_memory=object_store_memory)
+            sess, node_address = head.session, head.node_address
+            _local_head = head
+        else:
+            if num_cpus is not None or num_gpus is not None or resources is not None:
+                raise ValueError("When connecting to an existing cluster, num_cpus, num_gpus "
+                                 "and resources must not be provided.")
+            sess = _find_session(address)
+            import json
+
+            with open(os.path.join(sess.path, "address.json")) as f:
+                node_address = json.load(f)["node_address"]
+        try:
+            rt = CoreRuntime(
+                mode="driver", session_dir=sess.path, session_tag=sess.tag,
+                node_address=node_address, node_id=b"", token=sess.read_token(),
+                worker_id=os.urandom(28), namespace=namespace or _anonymous_namespace(),
+            )
+            rt.start()
+            info = rt.call(rt.node_conn.request("node_info", {}))[0]
+            rt.node_id = info["node_id"]
+        except BaseException:
+            if _local_head is not None:
+                _local_head.stop()
+                _local_head = None
+            raise
+        set_runtime(rt)
+        return _context()
+
+
+def _anonymous_namespace() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _find_session(address: str) -> Session:
+    if address == "auto":
+        sess = local_cluster.find_local_session()
+        if sess is None:
+            raise ConnectionError(
+                "Could not find any running shoal instance. Please specify the one to connect "
+                "to by setting `address` or start a cluster with `shoal start --head`.")
+        return sess
+    if os.path.isdir(address):
+        return Session.open(address)
+    sess = local_cluster.find_local_session()
+    if sess is None:
+        raise ConnectionError(f"Could not connect to a shoal cluster at {address!r}: no running "
+                              "cluster was found. Start one with `shoal start --head`.")
+    return sess
+
+
+def _context() -> ShoalContext:
+    rt = current_runtime_or_none()
+    return ShoalContext({
+        "node_ip_address": "127.0.0.1", "session_dir": rt.session_dir,
+        "address": rt.node_address, "node_id": rt.node_id.hex(), "webui_url": None,
+    })
+
+
+def shutdown(_exiting_interpreter: bool = False) -> None:
+    """Disconnect; if this driver started the cluster, stop it and every process it started."""
+    global _local_head
+    with _lock:
+        rt = current_runtime_or_none()
+        set_runtime(None)
+        if rt is not None:
+            rt.shutdown()
+        if _local_head is not None:
+            _local_head.stop()
+            _local_head = None
+
+
+atexit.register(shutdown, True)
+
+
+def _check_refs(refs, what: str) -> None:
+    for r in refs:
+        if not isinstance(r, ObjectRef):
+            raise TypeError(f"{what} expected an ObjectRef or a list of ObjectRefs, got "
+                            f"{type(r).__name__}: {r!r}")
+
+
+def get(object_refs, *, timeout: float | None = None) -> Any:
+    """Wait for and return the value(s) of one ObjectRef or a list of them.
+
+    Raises the task's exception (as an instance of the original class and of RayTaskError),
+    or ``GetTimeoutError`` if ``timeout`` seconds pass first.
+    """
+    rt = _runtime()
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"'timeout' must be a non-negative number or None, got {timeout}")
+    if isinstance(object_refs, ObjectRef):
+        return rt.get([object_refs], timeout)[0]
+    if isinstance(object_refs, (list, tuple)):
+        refs = list(object_refs)
+        _check_refs(refs, "shoal.get()")
+        return rt.get(refs, timeout)
+    if inspect.isgenerator(object_refs):
+        raise TypeError("shoal.get() does not take a generator; pass a list of ObjectRefs")
+    raise TypeError(f"shoal.get() expected an ObjectRef or a list of ObjectRefs, got "
+                    f"{type(object_refs).__name__}: {object_refs!r}")
+
+
+def put(value: Any, *, _owner=None) -> ObjectRef:
+    """Store ``value`` in the object store and return a reference to it."""
+    return _runtime().put(value)
+
+
+def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
+         timeout: float | None = None, fetch_local: bool = True) -> tuple[list, list]:
+    """Return ``(ready, not_ready)`` once ``num_returns`` refs are ready or ``timeout`` passes."""
+    rt = _runtime()
+    if isinstance(object_refs, ObjectRef):
+        raise TypeError("wait() expected a list of ObjectRef, got a single ObjectRef")
+    if not isinstance(object_refs, (list, tuple)):
+        raise TypeError(f"wait() expected a list of ObjectRef, got {type(object_refs).__name__}")
+    refs = list(object_refs)
+    _check_refs(refs, "shoal.wait()")
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"The 'timeout' argument must be >= 0, got {timeout}")
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 1:
+        raise ValueError(f"Invalid number of objects to return {num_returns}.")
+    if len(set(refs)) != len(refs):
+        raise ValueError("Wait requires a list of unique object refs.")
+    if num_returns > len(refs):
+        raise ValueError("num_returns cannot be greater than the number of objects provided "
+                         f"to shoal.wait ({num_returns} > {len(refs)}).")
+    return rt.wait(refs, num_returns, timeout)
+
+
+def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
+    """Cancel the task that makes ``object_ref``: queued tasks never run, running ones are
+    interrupted (``force=True`` kills their worker); ``get`` then raises TaskCancelledError."""
+    if not isinstance(object_ref, ObjectRef):
+        raise TypeError(f"shoal.cancel() only supports ObjectRefs, got {type(object_ref).__name__}")
+    _runtime().cancel(object_ref, force, recursive)
+
+
+def get_gpu_ids() -> list:
+    rt = _runtime()
+    ids = getattr(rt.current_task, "gpu_ids", None)
+    if ids is None:
+        env = os.environ.get("CUDA_VISIBLE_DEVICES")
+        return [int(x) for x in env.split(",") if x.strip().isdigit()] if env else []
+    return list(ids)
+
+
+def _nodes_raw() -> list[dict]:
+    rt = _runtime()
+    return rt.call(rt.node_conn.request("get_nodes", {}))[0]["nodes"]
+
+
+def nodes() -> list[dict]:
+    """Every node the cluster has known, Ray-style dicts (``Alive``, ``NodeID``, ...)."""
+    out = []
+    for n in _nodes_raw():
+        out.append({
+            "NodeID": n["node_id"].hex(), "Alive": n["alive"], "alive": n["alive"],
+            "NodeManagerAddress": n["ip"], "NodeManagerHostname": os.uname().nodename,
+            "NodeName": n["ip"], "NodeManagerPort": 0, "ObjectManagerPort": 0,
+            "ObjectStoreSocketName": n["address"], "RayletSocketName": n["address"],
+            "MetricsExportPort": 0, "Resources": dict(n["total"]) if n["alive"] else {},
+            "Labels": {}, "IsHeadNode": n.get("is_head", False),
+        })
+    return out
+
+
+def _sum(key: str) -> dict:
+    total: dict = {}
+    for n in _nodes_raw():
+        if not n["alive"]:
+            continue
+        for k, v in n[key].items():
+            total[k] = total.get(k, 0) + v
+    return {k: (int(v) if float(v).is_integer() else v) if not isinstance(v, int) else v
+            for k, v in total.items() if v}
+
+
+def cluster_resources() -> dict:
+    """Total resources of the live nodes."""
+    return {k: float(v) for k, v in _sum("total").items()}
+
+
+def available_resources() -> dict:
+    """Resources not in use right now on the live nodes."""
+    return {k: float(v) for k, v in _sum("available").items()}
+
+
+def get_runtime_context() -> RuntimeContext:
+    return RuntimeContext(_runtime())
+
+
+def remote(*args, **kwargs):
+    """Make a function a remote function, or a class an actor class.
+
+    ``@remote`` or ``@remote(num_cpus=..., ...)``.
+    """
+    from .remote_function import RemoteFunction
+
+    def make(target, options):
+        if inspect.isclass(target):
+            from .actor import ActorClass
+
+            return ActorClass._from_class(target, options)
+        if not callable(target):
+            raise TypeError("The @remote decorator must be applied to either a function or a "
+                            "class.")
+        return RemoteFunction(target, options)
+
+    if len(args) == 1 and not kwargs and callable(args[0]):
+        return make(args[0], {})
+    if args:
+        raise TypeError("The @remote decorator must be applied either with no arguments and "
+                        "no parentheses, or with keyword arguments only, e.g. "
+                        "@remote(num_cpus=2).")
+    return lambda target: make(target, kwargs)
+
+
+def method(*args, **kwargs):
+    """Options for an actor method: ``@shoal.method(num_returns=2)``."""
+    valid = {"num_returns", "concurrency_group", "max_task_retries", "retry_exceptions",
+             "_generator_backpressure_num_objects", "enable_task_events"}
+    if args:
+        raise TypeError("@shoal.method only takes keyword arguments, e.g. "
+                        "@shoal.method(num_returns=2)")
+    for k in kwargs:
+        if k not in valid:
+            raise ValueError(f"Invalid option keyword {k} for actor methods. Valid ones are "
+                             f"{sorted(valid)}.")
+
+    def deco(m):
+        m.__shoal_method_options__ = dict(kwargs)
+        return m
+
+    return deco
+
+
+__all__ = [
+    "init", "shutdown", "is_initialized", "get", "put", "wait", "cancel", "get_gpu_ids",
+    "nodes", "cluster_resources", "available_resources", "get_runtime_context", "remote",
+    "method", "ShoalContext", "exceptions",
+]
