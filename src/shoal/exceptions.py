@@ -85,6 +85,11 @@ def _portable(value: Any, memo: dict[int, _PortableException]) -> Any:
 class RayError(Exception):
     """Base class of every error raised by the framework itself."""
 
+    _default_msg = ""  # shown by str() when the error was created without a message
+
+    def __str__(self) -> str:
+        return super().__str__() or self._default_msg
+
     def __reduce__(self) -> tuple:
         memo: dict[int, _PortableException] = {}
         args = tuple(_portable(a, memo) for a in self.args)
@@ -162,7 +167,9 @@ class RayTaskError(RayError):
                     f"Exception {name} isn't serializable: {e}\n"
                     f"Original exception:\n{self.traceback_str}"
                 )
-        self.args = (function_name, traceback_str, self.cause, proctitle, pid, ip, actor_repr, actor_id)
+        self.args = (
+            function_name, traceback_str, self.cause, proctitle, pid, ip, actor_repr, actor_id
+        )
 
     def _user_cause(self) -> Any:
         cause = self.cause
@@ -290,15 +297,13 @@ def _dual_class(cause_cls: type) -> type:
 class LocalRayletDiedError(RayError):
     """The node-local scheduler process (the "raylet") serving this task died."""
 
-    def __str__(self) -> str:
-        return "The local raylet of this task died; see the node's logs for details."
+    _default_msg = "The local raylet of this task died; see the node's logs for details."
 
 
 class WorkerCrashedError(RayError):
     """The worker process died unexpectedly while it was running the task."""
 
-    def __str__(self) -> str:
-        return "The worker died unexpectedly while running this task; see the worker logs."
+    _default_msg = "The worker died unexpectedly while running this task; see the worker logs."
 
 
 class RayActorError(RayError):
@@ -591,15 +596,13 @@ class RuntimeEnvSetupError(RayError):
 class TaskPlacementGroupRemoved(RayError):
     """The placement group the task was scheduled into has been removed."""
 
-    def __str__(self) -> str:
-        return "The placement group of this task has been removed."
+    _default_msg = "The placement group of this task has been removed."
 
 
 class ActorPlacementGroupRemoved(RayError):
     """The placement group the actor was scheduled into has been removed."""
 
-    def __str__(self) -> str:
-        return "The placement group of this actor has been removed."
+    _default_msg = "The placement group of this actor has been removed."
 
 
 class PendingCallsLimitExceeded(RayError):

@@ -481,3 +481,12 @@ def test_dual_instance_pickles(pickler):
     assert type(copy) is type(dual)
     assert isinstance(copy, CustomError) and copy.code == 5
     assert str(copy) == str(dual)
+
+
+def test_fixed_message_errors_accept_an_optional_message():
+    assert "worker died unexpectedly" in str(ex.WorkerCrashedError())
+    assert str(ex.WorkerCrashedError("task f: worker killed")) == "task f: worker killed"
+    assert "raylet" in str(ex.LocalRayletDiedError())
+    assert "placement group of this task" in str(ex.TaskPlacementGroupRemoved())
+    assert "placement group of this actor" in str(ex.ActorPlacementGroupRemoved())
+    assert str(ex.RayError()) == "" and str(ex.RayError("x")) == "x"

@@ -8,6 +8,7 @@ on an asyncio loop in a background thread; the user's thread calls in through th
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import os
@@ -62,6 +63,8 @@ class CoreRuntime:
         self.max_inline = config.max_inline_bytes
         self._borrowed_cache: dict[bytes, Value] = {}  # values fetched for borrowed refs
         self.resolving: dict[bytes, TaskSpec] = {}  # tasks waiting for their arguments
+        self._submissions: collections.deque = collections.deque()
+        self._submit_scheduled = False
 
     # -- start / stop ---------------------------------------------------------------------
     def _run_loop(self) -> None:
@@ -386,8 +389,22 @@ class CoreRuntime:
 
     # -- tasks ----------------------------------------------------------------------------
     def submit(self, spec: TaskSpec, deps: list) -> None:
-        """Queue a task from a user thread; it runs once its ObjectRef arguments are ready."""
-        self.loop.call_soon_threadsafe(self._submit, spec, deps)
+        """Queue a task from a user thread; it runs once its ObjectRef arguments are ready.
+
+        Submissions made while the I/O loop is busy are handed over in one batch, with one
+        wake-up of the loop rather than one per task.
+        """
+        self._submissions.append((spec, deps))
+        if not self._submit_scheduled:
+            self._submit_scheduled = True
+            self.loop.call_soon_threadsafe(self._drain_submissions)
+
+    def _drain_submissions(self) -> None:
+        self._submit_scheduled = False
+        q = self._submissions
+        while q:
+            spec, deps = q.popleft()
+            self._submit(spec, deps)
 
     def _submit(self, spec: TaskSpec, deps: list) -> None:
         if not deps:

@@ -9,6 +9,7 @@ even ``time.sleep`` is cut short; a forced cancel ends the process.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import queue
@@ -50,10 +51,13 @@ class TaskExecutor:
     # main thread ---------------------------------------------------------------------------
     def run_forever(self) -> None:
         while True:
-            item = self.queue.get()
-            if item is None:
-                return
-            self.execute(*item)
+            try:
+                item = self.queue.get()
+                if item is None:
+                    return
+                self.execute(*item)
+            except KeyboardInterrupt:
+                continue  # a cancel that arrived just after its task ended
 
     def _load_function(self, body, bufs):
         fid = body["fid"]
@@ -114,9 +118,14 @@ class TaskExecutor:
         values = [rt.store_value(s, rid[i], owner_id) for i, s in enumerate(sers)]
         contained = {i: [(r._id, r._owner) for r in s.contained] for i, s in enumerate(sers)
                      if s.contained}
-        rt.call(self._finish(conn, req_id, values, contained, owner, app_err))
+        if contained or rt._saw_foreign_refs:
+            keep = [r for ser in sers for r in ser.contained]  # alive until registered
+            asyncio.run_coroutine_threadsafe(
+                self._finish(conn, req_id, values, contained, owner, app_err, keep), rt.loop)
+        else:
+            rt.loop.call_soon_threadsafe(self._reply, conn, req_id, values, None, app_err)
 
-    async def _finish(self, conn, req_id, values, contained, owner, app_err) -> None:
+    async def _finish(self, conn, req_id, values, contained, owner, app_err, keep) -> None:
         rt = self.rt
         # Refs handed back to the caller must be known to their owners before the caller's
         # own hold on the arguments ends; refs we keep must be registered likewise.
@@ -133,6 +142,11 @@ class TaskExecutor:
                     except Exception:  # noqa: BLE001 - owner gone: object gone too
                         pass
         await rt.register_borrows()
+        self._reply(conn, req_id, values, contained, app_err)
+        del keep
+
+    @staticmethod
+    def _reply(conn, req_id, values, contained, app_err) -> None:
         out: list = []
         conn.reply(req_id, {"r": [v.to_wire(out) for v in values], "app_err": app_err,
                             "cont": contained or None}, out)

@@ -1,0 +1,62 @@
+"""Shared test helpers: waiting on conditions, and finding shoal processes left behind."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+import pytest
+
+
+def wait_for_condition(predicate, timeout: float = 10.0, interval: float = 0.02, msg: str = ""):
+    """Poll ``predicate`` until it is true; fail the test if ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s {msg}")
+        time.sleep(interval)
+
+
+def shoal_processes(session_dir: str | None = None) -> list[psutil.Process]:
+    """Daemons and workers of shoal (of one session if given) that are still alive."""
+    out = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        try:
+            cmd = " ".join(p.info["cmdline"] or [])
+            if p.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if "shoal._private.daemon" not in cmd and "shoal._private.worker_main" not in cmd:
+            continue
+        if session_dir is not None and session_dir not in cmd and not _env_has(p, session_dir):
+            continue
+        out.append(p)
+    return out
+
+
+def _env_has(p: psutil.Process, session_dir: str) -> bool:
+    try:
+        return p.environ().get("SHOAL_SESSION_DIR") == session_dir
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def shm_entries(tag: str) -> list[str]:
+    return [f for f in os.listdir("/dev/shm") if f.startswith(f"shoal-{tag}-")]
+
+
+@pytest.fixture(scope="module")
+def shoal_cluster():
+    """A local cluster shared by the tests of one module (2 CPUs, 1 logical GPU)."""
+    import shoal
+
+    ctx = shoal.init(num_cpus=2, num_gpus=1, resources={"custom": 2})
+    session_dir = ctx["session_dir"]
+    yield shoal
+    shoal.shutdown()
+    wait_for_condition(lambda: not shoal_processes(session_dir), timeout=15,
+                       msg="(shoal processes left after shutdown)")
