@@ -36,7 +36,7 @@ class ShoalContext(dict):
         super().__init__(info)
         self.address_info = info
         self.dashboard_url = info.get("webui_url") or ""
-        self.python_version = "%d.%d.%d" % tuple(os.sys.version_info[:3])
+        self.python_version = ".".join(str(v) for v in os.sys.version_info[:3])
         from . import __version__
 
         self.ray_version = __version__

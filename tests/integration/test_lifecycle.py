@@ -10,7 +10,7 @@ import sys
 
 import psutil
 
-from tests.conftest import shoal_processes, shm_entries, wait_for_condition
+from tests.conftest import shm_entries, shoal_processes, wait_for_condition
 
 DRIVER = r"""
 import json, os, sys, time

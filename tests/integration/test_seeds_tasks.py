@@ -132,7 +132,7 @@ def test_seed002_bubble_sort_tasks():
     @ray.remote
     def bubble_sort_remote(to_sort):
         n = len(to_sort)
-        for i in range(n):
+        for i in range(n):  # noqa: B007 - as written in the document
             for j in range(n - 1):
                 if to_sort[j] > to_sort[j + 1]:
                     to_sort[j], to_sort[j + 1] = to_sort[j + 1], to_sort[j]

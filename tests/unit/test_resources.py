@@ -163,11 +163,6 @@ def test_force_acquire_may_oversubscribe_and_force_release_restores():
     assert node.available == node.total
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resources.py:104-115: a fractional GPU takes an id off the free list but release() "
-    "only returns ids for demands >= 1 GPU, so the id leaks and a later whole-GPU lease gets []",
-)
 def test_whole_gpu_gets_an_id_after_a_fractional_gpu_was_released():
     node = NodeResources({"GPU": 1})
     ids = node.acquire(rs(GPU=0.5))
@@ -176,11 +171,6 @@ def test_whole_gpu_gets_an_id_after_a_fractional_gpu_was_released():
     assert node.acquire(rs(GPU=1)) == [0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resources.py:104-109: each fractional GPU takes a whole device id, so two 0.5-GPU "
-    "leases on a 2-GPU node leave 1 GPU available but no id for a whole-GPU lease",
-)
 def test_whole_gpu_gets_an_id_while_fractional_gpus_are_in_use():
     node = NodeResources({"GPU": 2})
     a = node.acquire(rs(GPU=0.5))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
-
 from shoal._private.resources import NodeResources, ResourceSet
 from shoal._private.scheduler import (
     DEAD,
@@ -443,11 +441,6 @@ def test_gpu_ids_are_distinct_across_concurrent_leases_and_reused_after_return()
     assert not set(regrant.gpu_ids) & set(got[1].gpu_ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resources.py:104-115: a fractional-GPU lease's device id is never returned to the "
-    "free list, so the next whole-GPU lease is granted with gpu_ids == []",
-)
 def test_whole_gpu_lease_after_fractional_gpu_lease_gets_a_device():
     node = Node({"CPU": 2, "GPU": 1}, workers=2)
     _, a = node.request(CPU=1, GPU=0.5)
@@ -457,3 +450,18 @@ def test_whole_gpu_lease_after_fractional_gpu_lease_gets_a_device():
     _, a = node.request(CPU=1, GPU=1)
     [whole] = grants(a)
     assert whole.gpu_ids == [0]
+
+
+def test_pool_grows_only_to_what_fits_at_once():
+    # Ten queued 1-CPU requests on a 2-CPU node with 2 workers still starting: nothing more
+    # may be started, since only two of the requests can ever run together.
+    node = Node({"CPU": 2}, max_workers=8)
+    node.spawn()
+    node.spawn()
+    actions = []
+    for _ in range(10):
+        actions += node.apply(node.sched.request_lease(
+            LeaseRequest(next(node._lids), rs(CPU=1))))
+    assert not [a for a in actions if isinstance(a, StartWorker)]
+    grants = [a for a in node.register_started() if isinstance(a, Grant)]
+    assert len(grants) == 2 and len(node.sched.workers) == 2

@@ -18,6 +18,7 @@ import threading
 from .. import exceptions as exc_mod
 from ..object_ref import ObjectRef
 from . import object_store, serialization
+from .aio import spawn
 from .config import config
 from .ids import IdSource
 from .ownership import READY, Free, RefTable, ReleaseBorrow, Value
@@ -203,7 +204,7 @@ class CoreRuntime:
                 if v is not None and v.path is not None:
                     paths.append(v.path)
             elif isinstance(a, ReleaseBorrow):
-                self.loop.create_task(self._send_peer(a.owner, "remove_borrower",
+                spawn(self._send_peer(a.owner, "remove_borrower",
                                                       {"oid": a.oid, "borrower": self.address}))
         if paths:
             self.node_send("free", {"paths": paths})
@@ -411,7 +412,7 @@ class CoreRuntime:
             self.submitter.enqueue(spec)
             return
         self.resolving[spec.task_id] = spec
-        self.loop.create_task(self._resolve_and_enqueue(spec, deps))
+        spawn(self._resolve_and_enqueue(spec, deps))
 
     async def _resolve_and_enqueue(self, spec: TaskSpec, deps: list) -> None:
         try:

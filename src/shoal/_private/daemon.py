@@ -17,6 +17,7 @@ import signal
 import sys
 
 from . import session as session_mod
+from .aio import spawn
 from .config import config
 from .head import ControlStore
 from .node import NodeDaemon
@@ -93,7 +94,7 @@ async def run(args) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if args.watch_stdin:
-        loop.create_task(_watch_stdin(stop))
+        spawn(_watch_stdin(stop))
     sess.write_address({"node_address": node_addr, "head_address": node_addr,
                         "pid": os.getpid(), "node_id": node_id.hex()})
     print("READY " + json.dumps({"node_address": node_addr, "node_id": node_id.hex(),

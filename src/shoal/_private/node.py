@@ -16,6 +16,7 @@ import signal
 import sys
 
 from . import object_store, scheduler
+from .aio import spawn
 from .config import config
 from .resources import NodeResources, ResourceSet
 from .transport import Connection
@@ -98,7 +99,7 @@ class NodeDaemon:
     def _start_worker(self) -> None:
         worker_id = os.urandom(28)
         self.sched.worker_starting(worker_id)
-        asyncio.get_running_loop().create_task(self._spawn(worker_id))
+        spawn(self._spawn(worker_id))
 
     async def _spawn(self, worker_id: bytes) -> None:
         env = dict(os.environ)
@@ -122,7 +123,7 @@ class NodeDaemon:
             os.path.join(self.session_dir, "logs", f"worker-{worker_id.hex()[:8]}-{proc.pid}.log"),
             "ab", buffering=0,
         )
-        asyncio.get_running_loop().create_task(self._pump_output(wp))
+        spawn(self._pump_output(wp))
         await proc.wait()
         self._worker_exited(wp)
 

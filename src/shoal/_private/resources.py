@@ -81,37 +81,55 @@ class ResourceSet:
 
 
 class NodeResources:
-    """What one node has in total and what is free now, with GPU ids handed out by index."""
+    """What one node has in total and what is free now, with GPUs tracked per device.
+
+    A whole-GPU demand takes that many fully free devices; a fractional one shares a device
+    with others (packing onto the fullest device it fits), as Ray does.
+    """
 
     def __init__(self, total: Mapping[str, float]):
         self.total = ResourceSet(total)
         self.available = ResourceSet(total)
         n_gpus = int(self.total.get("GPU"))
-        self._free_gpus: list[int] = list(range(n_gpus))
+        self._gpu_free: list[int] = [UNIT] * n_gpus  # free units per device
 
     def can_ever_fit(self, demand: ResourceSet) -> bool:
         return demand.fits_in(self.total)
 
     def can_fit(self, demand: ResourceSet) -> bool:
-        return demand.fits_in(self.available)
+        return demand.fits_in(self.available) and self._pick_gpus(demand) is not None
+
+    def _pick_gpus(self, demand: ResourceSet) -> list[int] | None:
+        units = demand.units().get("GPU", 0)
+        if not units or not self._gpu_free:
+            return []
+        if units >= UNIT:
+            whole = [i for i, free in enumerate(self._gpu_free) if free == UNIT]
+            n = units // UNIT
+            return whole[:n] if len(whole) >= n else None
+        fits = [i for i, free in enumerate(self._gpu_free) if free >= units]
+        if not fits:
+            return None
+        return [min(fits, key=lambda i: (self._gpu_free[i], i))]
 
     def acquire(self, demand: ResourceSet) -> list[int]:
-        """Take ``demand`` from the free pool; return the GPU ids given (whole GPUs only)."""
-        if not self.can_fit(demand):
+        """Take ``demand`` from the free pool; return the GPU device ids it was given."""
+        ids = self._pick_gpus(demand) if demand.fits_in(self.available) else None
+        if ids is None:
             raise ValueError(f"{demand} does not fit in {self.available}")
         self.available = self.available - demand
-        gpus = demand.get("GPU")
-        n = int(gpus) if gpus >= 1 else (1 if gpus > 0 else 0)
-        taken, self._free_gpus = self._free_gpus[:n], self._free_gpus[n:]
-        if gpus and gpus < 1 and not taken:
-            # A fractional GPU shares a device with others: report the first id.
-            taken = [0]
-        return taken
+        units = demand.units().get("GPU", 0)
+        for i in ids:
+            self._gpu_free[i] -= UNIT if units >= UNIT else units
+        return ids
 
     def release(self, demand: ResourceSet, gpu_ids: list[int]) -> None:
         self.available = self.available + demand
-        if demand.get("GPU") >= 1:
-            self._free_gpus = sorted(set(self._free_gpus) | set(gpu_ids))
+        units = demand.units().get("GPU", 0)
+        for i in gpu_ids:
+            if i < len(self._gpu_free):
+                self._gpu_free[i] = min(UNIT, self._gpu_free[i] + (UNIT if units >= UNIT
+                                                                    else units))
 
     def force_acquire(self, demand: ResourceSet) -> None:
         """Take resources back even if that oversubscribes (a blocked worker resuming)."""

@@ -172,13 +172,20 @@ class LocalScheduler:
         idle = self._idle()
         waiting_for_worker = 0
         remaining = deque()
+        # Requests that fit but lack a worker are counted only as far as they fit together,
+        # so that the pool grows to what can run at once and no further.
+        virtual = None
         while self.queue:
             req = self.queue.popleft()
             if not self.resources.can_fit(req.demand):
                 remaining.append(req)
                 continue
             if not idle:
-                waiting_for_worker += 1
+                if virtual is None:
+                    virtual = self.resources.available
+                if req.demand.fits_in(virtual):
+                    virtual = virtual - req.demand
+                    waiting_for_worker += 1
                 remaining.append(req)
                 continue
             w = idle.pop()

@@ -13,6 +13,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
+from .aio import spawn
 from .transport import ConnectionLost, RemoteError
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class Submitter:
         want = len(ks.tasks)
         while want > ks.requesting and ks.requesting < MAX_PENDING_LEASE_REQUESTS:
             ks.requesting += 1
-            self.rt.loop.create_task(self._lease(ks))
+            spawn(self._lease(ks))
         if not ks.tasks:
             idle = [lw for lw in ks.workers if lw.inflight == 0]
             if idle:

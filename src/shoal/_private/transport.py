@@ -139,7 +139,7 @@ class Connection(asyncio.Protocol):
     def _write(self, kind: str, req_id: int, body: Any, bufs) -> None:
         if self.closed or self.transport is None:
             raise ConnectionLost("connection closed")
-        lens = [len(b) for b in bufs] if bufs else []
+        lens = [b.nbytes if type(b) is memoryview else len(b) for b in bufs] if bufs else []
         header = _packb([kind, req_id, body, lens])
         flen = 4 + len(header) + sum(lens)
         if not bufs:
@@ -215,8 +215,18 @@ class Connection(asyncio.Protocol):
             self.reply_error(req_id, f"{type(e).__name__}: {e}")
             return
         if asyncio.iscoroutine(result):
-            task = self._loop.create_task(result)
-            task.add_done_callback(_log_task_error)
+            task = self._loop.create_task(self._run_async_handler(kind, req_id, result))
+            _handler_tasks.add(task)
+            task.add_done_callback(_handler_tasks.discard)
+
+    async def _run_async_handler(self, kind, req_id, coro):
+        try:
+            await coro
+        except ConnectionLost:
+            pass
+        except Exception as e:  # a handler bug must still answer the request
+            log.exception("handler for %s failed", kind)
+            self.reply_error(req_id, f"{type(e).__name__}: {e}")
 
     def _check_hello(self, kind, req_id, body):
         if kind != "hello" or not isinstance(body, dict):
@@ -240,11 +250,8 @@ class Connection(asyncio.Protocol):
             self.closed = True
 
 
-def _log_task_error(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        exc = task.exception()
-        if not isinstance(exc, ConnectionLost):
-            log.error("request handler failed", exc_info=exc)
+# Running async handlers, kept referenced so that none is garbage-collected mid-way.
+_handler_tasks: set[asyncio.Task] = set()
 
 
 async def serve_unix(path: str, handler: Handler, token: bytes):
@@ -288,6 +295,9 @@ async def connect(
     _, conn = await asyncio.wait_for(coro, timeout)
     try:
         await conn.request("hello", {"token": token, **(hello or {})}, timeout=timeout)
+    except TimeoutError:
+        conn.close()
+        raise
     except RemoteError as e:
         conn.close()
         if e.body.get("auth"):
