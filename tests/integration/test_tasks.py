@@ -438,3 +438,23 @@ def test_init_twice_raises_unless_ignored():
         ray.init()
     ray.init(ignore_reinit_error=True)
     assert ray.is_initialized()
+
+
+def test_worker_stderr_reaches_driver_stderr(capfd):
+    import sys as _sys
+
+    @ray.remote
+    def warn():
+        print("to stderr", file=_sys.stderr)
+        return os.getpid()
+
+    pid = ray.get(warn.remote())
+    from tests.conftest import wait_for_condition
+
+    seen = []
+
+    def printed():
+        seen.append(capfd.readouterr().err)
+        return f"(pid={pid}) to stderr" in "".join(seen)
+
+    wait_for_condition(printed, timeout=10)

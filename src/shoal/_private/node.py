@@ -111,7 +111,7 @@ class NodeDaemon:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )
         except OSError:
             log.exception("could not start a worker")
@@ -123,12 +123,14 @@ class NodeDaemon:
             os.path.join(self.session_dir, "logs", f"worker-{worker_id.hex()[:8]}-{proc.pid}.log"),
             "ab", buffering=0,
         )
-        spawn(self._pump_output(wp))
+        outs = [spawn(self._pump_output(wp, proc.stdout, False)),
+                spawn(self._pump_output(wp, proc.stderr, True))]
         await proc.wait()
         self._worker_exited(wp)
+        await asyncio.wait(outs, timeout=2.0)  # a grandchild may still hold the pipes
+        wp.log_file.close()
 
-    async def _pump_output(self, wp: WorkerProc) -> None:
-        stream = wp.proc.stdout
+    async def _pump_output(self, wp: WorkerProc, stream, is_err: bool) -> None:
         while True:
             line = await stream.readline()
             if not line:
@@ -141,8 +143,8 @@ class NodeDaemon:
                     if conn.closed:
                         subs.discard(conn)
                     else:
-                        conn.send("log_lines", {"pid": wp.pid, "ip": self.ip, "lines": [text]})
-        wp.log_file.close()
+                        conn.send("log_lines", {"pid": wp.pid, "ip": self.ip, "lines": [text],
+                                                "err": is_err})
 
     def _worker_exited(self, wp: WorkerProc) -> None:
         self.procs.pop(wp.worker_id, None)
