@@ -7,6 +7,7 @@ import hashlib
 
 from ._private import options as opt_mod
 from ._private import serialization
+from ._private.config import config
 from ._private.ownership import Value
 from ._private.submitter import TaskSpec
 from .object_ref import ObjectRef
@@ -85,7 +86,7 @@ class RemoteFunction:
             task_id=task_id, name=name, fid=fid, fn_bytes=data, args=spec_args,
             kw_names=list(kwargs), num_returns=nr, return_ids=return_ids,
             resources=opt_mod.resource_demand(opts),
-            max_retries=3 if max_retries is None else max_retries,
+            max_retries=config.default_max_retries if max_retries is None else max_retries,
             retry_exceptions=opts.get("retry_exceptions") or False, hold=hold,
         )
         rt.submit(spec, deps)
@@ -113,7 +114,7 @@ def _prepare_args(rt, args, kwargs, name):
                 a, f"the argument {_arg_label(i, args, kwargs)} of task {name}:", e)) from e
         hold.extend(ser.contained)
         if ser.total_bytes > rt.max_inline:
-            ref = rt.put(a) if not ser.contained else rt.put(a)
+            ref = rt.put_serialized(ser)
             spec_args.append(ref)
             deps.append(i)
             hold.append(ref)

@@ -458,3 +458,58 @@ def test_worker_stderr_reaches_driver_stderr(capfd):
         return f"(pid={pid}) to stderr" in "".join(seen)
 
     wait_for_condition(printed, timeout=10)
+
+
+def test_failing_task_with_zero_returns_does_not_stall_later_tasks():
+    @ray.remote(num_returns=0, retry_exceptions=True, max_retries=1)
+    def fail_quietly():
+        raise RuntimeError("nobody is listening")
+
+    @ray.remote
+    def after():
+        return "still running"
+
+    fail_quietly.remote()
+    assert ray.get(after.remote(), timeout=20) == "still running"
+
+
+def test_retry_of_task_with_large_exception_reports_the_exception(tmp_path):
+    class BigError(Exception):
+        def __init__(self, blob):
+            super().__init__("big")
+            self.blob = blob
+
+    marker = tmp_path / "n"
+
+    @ray.remote(max_retries=2, retry_exceptions=True)
+    def big_fail(path):
+        with open(path, "a") as f:
+            f.write("x")
+        raise BigError(b"z" * 300_000)  # larger than the inline limit: stored in shm
+
+    with pytest.raises(BigError) as info:
+        ray.get(big_fail.remote(str(marker)), timeout=30)
+    assert len(info.value.blob) == 300_000
+    assert marker.read_text() == "xxx"
+
+
+def test_output_of_nested_tasks_reaches_driver(capfd):
+    @ray.remote
+    def inner():
+        print("from the inner task")
+        return os.getpid()
+
+    @ray.remote
+    def outer():
+        return ray.get(inner.remote())
+
+    pid = ray.get(outer.remote())
+    from tests.conftest import wait_for_condition
+
+    seen = []
+
+    def printed():
+        seen.append(capfd.readouterr().out)
+        return f"(pid={pid}) from the inner task" in "".join(seen)
+
+    wait_for_condition(printed, timeout=10)

@@ -234,14 +234,16 @@ class CoreRuntime:
         await asyncio.gather(*(one(o, w) for o, w in pending))
 
     # -- values ---------------------------------------------------------------------------
-    def store_value(self, ser: serialization.Serialized, oid: bytes, owner_id: bytes) -> Value:
+    def store_value(self, ser: serialization.Serialized, oid: bytes, owner_id: bytes,
+                    replace: bool = False) -> Value:
         """Turn a serialized value into a Value: inline if small, else a shm segment here."""
         if ser.total_bytes <= self.max_inline:
             return Value(ser.is_error, bytes(ser.meta), [bytes(b) for b in ser.buffers],
                          size=ser.total_bytes)
         path = os.path.join(config.shm_dir, f"shoal-{self.session_tag}-{oid.hex()}")
         size = object_store.write_segment(path, ser.meta, ser.buffers,
-                                          object_store.FLAG_ERROR if ser.is_error else 0)
+                                          object_store.FLAG_ERROR if ser.is_error else 0,
+                                          replace=replace)
         self.loop.call_soon_threadsafe(
             self.node_send, "seal", {"path": path, "size": size, "owner": owner_id})
         return Value(ser.is_error, path=path, node_id=self.node_id, size=size)
@@ -265,6 +267,9 @@ class CoreRuntime:
             ser = serialization.serialize(value)
         except Exception as e:
             raise TypeError(serialization.describe_unserializable(value, "the value", e)) from e
+        return self.put_serialized(ser)
+
+    def put_serialized(self, ser: serialization.Serialized) -> ObjectRef:
         oid = self.ids.put_id()
         self.refs.new_owned(oid)
         ref = self.make_ref(oid)
@@ -435,7 +440,7 @@ class CoreRuntime:
     def task_finished(self, spec: TaskSpec, body: dict, bufs: list) -> bool:
         """A worker replied. Returns True if the task should run again (retry_exceptions)."""
         values = [Value.from_wire(d, bufs) for d in body["r"]]
-        if body.get("app_err") and self._should_retry_exception(spec, values[0]):
+        if body.get("app_err") and values and self._should_retry_exception(spec, values[0]):
             return True
         contained = body.get("cont") or {}
         for i, v in enumerate(values):
@@ -508,6 +513,11 @@ class CoreRuntime:
             return self._serve_get(conn, body, req_id)
         if kind == "add_borrower":
             conn.reply(req_id, {"ok": self.refs.add_borrower(body["oid"], body["borrower"])})
+            if not conn.state.get("borrower_watch"):
+                conn.state["borrower_watch"] = True
+                borrower = body["borrower"]
+                conn.close_callbacks.append(
+                    lambda _c: self._apply(self.refs.borrowers_gone(borrower)))
         elif kind == "remove_borrower":
             self._apply(self.refs.remove_borrower(body["oid"], body["borrower"]))
         elif kind == "log_lines":

@@ -30,19 +30,23 @@ class TaskExecutor:
         self.queue: queue.Queue = queue.Queue()
         self.functions: dict[bytes, object] = {}
         self.current_tid: bytes | None = None
-        self.cancelled: set[bytes] = set()
+        self.cancelled: set[bytes] = set()  # queued tasks cancelled before they started
+        self.queued: set[bytes] = set()  # pushed, not started
         self._cancel_lock = threading.Lock()
         rt.extra_handlers["push_task"] = self._on_push
         rt.extra_handlers["cancel_task"] = self._on_cancel
 
     # I/O thread ----------------------------------------------------------------------------
     def _on_push(self, conn, body, bufs, req_id):
+        with self._cancel_lock:
+            self.queued.add(body["tid"])
         self.queue.put((conn, body, bufs, req_id))
 
     def _on_cancel(self, conn, body, bufs, req_id):
         tid = body["tid"]
         with self._cancel_lock:
-            self.cancelled.add(tid)
+            if tid in self.queued:
+                self.cancelled.add(tid)
             if self.current_tid == tid:
                 if body.get("force"):
                     os._exit(1)
@@ -86,6 +90,7 @@ class TaskExecutor:
         app_err = False
         try:
             with self._cancel_lock:
+                self.queued.discard(tid)
                 if tid in self.cancelled:
                     raise KeyboardInterrupt
                 self.current_tid = tid
@@ -115,7 +120,14 @@ class TaskExecutor:
             self.cancelled.discard(tid)
         owner, owner_id = body["owner"], body["owner_id"]
         rid = [tid + (i + 1).to_bytes(4, "big") for i in range(nr)]
-        values = [rt.store_value(s, rid[i], owner_id) for i, s in enumerate(sers)]
+        try:
+            values = [rt.store_value(s, rid[i], owner_id, replace=True)
+                      for i, s in enumerate(sers)]
+        except Exception as e:  # e.g. /dev/shm full: the caller gets the error, we live on
+            err = serialization.serialize(exc_mod.RaySystemError(
+                f"could not store the result of task {name}: {type(e).__name__}: {e}"),
+                is_error=True)
+            values = [rt.store_value(err, rid[i], owner_id) for i in range(nr)]
         contained = {i: [(r._id, r._owner) for r in s.contained] for i, s in enumerate(sers)
                      if s.contained}
         if contained or rt._saw_foreign_refs:

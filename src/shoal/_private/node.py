@@ -56,7 +56,9 @@ class NodeDaemon:
         )
         self.procs: dict[bytes, WorkerProc] = {}
         self.lease_ids = itertools.count(1)
-        self.pending_replies: dict[int, tuple[Connection, int]] = {}
+        # lease id -> (connection, request id, future): where a grant is to be delivered
+        self.pending_replies: dict[int, tuple] = {}
+        self.infeasible_callbacks: list = []
         self.objects: dict[str, tuple[int, bytes]] = {}  # path -> (size, owner worker id)
         self.store_bytes = 0
         self.log_subscribers: dict[int, set[Connection]] = {}
@@ -168,14 +170,27 @@ class NodeDaemon:
         self._apply(self.sched.worker_registered(worker_id))
 
     # -- leases ---------------------------------------------------------------------------
-    def request_lease(self, conn: Connection, body: dict, req_id: int) -> None:
+    def request_lease(self, body: dict, *, conn: Connection | None = None, req_id: int = 0,
+                      future: asyncio.Future | None = None) -> int:
+        """Queue a lease request; the answer goes to ``conn`` (a reply) or ``future``."""
         lease_id = next(self.lease_ids)
-        demand = ResourceSet(body.get("resources") or {})
-        req = scheduler.LeaseRequest(lease_id, demand, owner=conn)
-        req.job_id = body.get("job_id")
-        self.pending_replies[lease_id] = (conn, req_id)
-        conn.state.setdefault("lease_requests", set()).add(lease_id)
+        place = body.get("place")
+        req = scheduler.LeaseRequest(
+            lease_id, ResourceSet(body.get("resources") or {}), owner=conn,
+            dedicated=bool(body.get("dedicated")), place=ResourceSet(place) if place else None,
+            job_id=body.get("job_id"),
+        )
+        self.pending_replies[lease_id] = (conn, req_id, future)
+        if conn is not None:
+            conn.state.setdefault("lease_requests", set()).add(lease_id)
         self._apply(self.sched.request_lease(req))
+        return lease_id
+
+    def lease_worker(self, body: dict) -> asyncio.Future:
+        """In-process lease (the head's, for actors): a future of the grant."""
+        fut = asyncio.get_running_loop().create_future()
+        self.request_lease(body, future=fut)
+        return fut
 
     def return_lease(self, body: dict) -> None:
         self._apply(self.sched.lease_returned(body["lease_id"],
@@ -209,27 +224,46 @@ class NodeDaemon:
                 if wp is not None:
                     _signal(wp.proc, signal.SIGKILL)
             elif isinstance(a, scheduler.Infeasible):
-                conn, req_id = self.pending_replies.get(a.request.lease_id, (None, 0))
+                conn, _req_id, fut = self.pending_replies.get(a.request.lease_id, (None, 0, None))
+                warning = {"lease_id": a.request.lease_id, "demand": a.request.needs.to_dict(),
+                           "total": self.res.total.to_dict()}
                 if conn is not None and not conn.closed:
-                    conn.send("infeasible", {
-                        "lease_id": a.request.lease_id,
-                        "demand": a.request.demand.to_dict(),
-                        "total": self.res.total.to_dict(),
-                    })
+                    conn.send("infeasible", warning)
+                elif fut is not None:
+                    log.warning("infeasible actor placement: %s", warning)
+                    self.infeasible_callbacks_run(warning)
 
     def _grant(self, lease: scheduler.Lease) -> None:
-        conn, req_id = self.pending_replies.pop(lease.lease_id, (None, 0))
+        conn, req_id, fut = self.pending_replies.pop(lease.lease_id, (None, 0, None))
         wp = self.procs.get(lease.worker_id)
-        if conn is None or conn.closed or wp is None or wp.address is None:
+        gone = (fut.done() if fut is not None else (conn is None or conn.closed))
+        if gone or wp is None or wp.address is None:
             self._apply(self.sched.lease_returned(lease.lease_id, worker_alive=wp is not None))
             return
-        conn.state.get("lease_requests", set()).discard(lease.lease_id)
-        wp.job_id = getattr(lease, "job_id", None) or conn.state.get("job_id")
-        conn.reply(req_id, {
-            "lease_id": lease.lease_id, "worker_id": lease.worker_id,
-            "address": wp.address, "gpu_ids": lease.gpu_ids, "pid": wp.pid,
-        })
+        grant = {"lease_id": lease.lease_id, "worker_id": lease.worker_id,
+                 "address": wp.address, "gpu_ids": lease.gpu_ids, "pid": wp.pid,
+                 "node_id": self.node_id}
+        if fut is not None:
+            fut.set_result(grant)
+        else:
+            conn.state.get("lease_requests", set()).discard(lease.lease_id)
+            wp.job_id = lease.job_id or conn.state.get("job_id")
+            conn.reply(req_id, grant)
         self._report_resources()
+
+    def set_worker_job(self, worker_id: bytes, job_id: int | None) -> None:
+        wp = self.procs.get(worker_id)
+        if wp is not None:
+            wp.job_id = job_id
+
+    def kill_worker(self, worker_id: bytes) -> None:
+        wp = self.procs.get(worker_id)
+        if wp is not None:
+            _signal(wp.proc, signal.SIGKILL)
+
+    def infeasible_callbacks_run(self, warning: dict) -> None:
+        for cb in list(self.infeasible_callbacks):
+            cb(warning)
 
     def _report_resources(self) -> None:
         self.head.update_resources({"node_id": self.node_id,
@@ -251,7 +285,7 @@ class NodeDaemon:
     # -- message handling -----------------------------------------------------------------
     def handle(self, conn: Connection, kind: str, body, bufs, req_id: int) -> bool:
         if kind == "request_lease":
-            self.request_lease(conn, body, req_id)
+            self.request_lease(body, conn=conn, req_id=req_id)
         elif kind == "return_lease":
             self.return_lease(body)
         elif kind == "register_worker":

@@ -36,7 +36,8 @@ def segment_size(meta_len: int, buf_lens: list[int]) -> int:
     return off
 
 
-def write_segment(path: str, meta: bytes, buffers: list, flags: int = 0) -> int:
+def write_segment(path: str, meta: bytes, buffers: list, flags: int = 0,
+                  replace: bool = False) -> int:
     """Create ``path`` holding the object and return its size in bytes.
 
     Writes go through ``pwrite`` into tmpfs: one kernel copy, no page faults in this process.
@@ -52,7 +53,13 @@ def write_segment(path: str, meta: bytes, buffers: list, flags: int = 0) -> int:
     head = _HEAD.pack(MAGIC, flags, len(meta), len(views), 0) + b"".join(
         _ENTRY.pack(o, n) for o, n in entries
     )
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except FileExistsError:
+        if not replace:
+            raise
+        os.unlink(path)  # left by an earlier attempt of the same task: never published
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         os.ftruncate(fd, total)
         os.pwrite(fd, head + meta, 0)

@@ -28,10 +28,16 @@ class Worker:
 @dataclass
 class LeaseRequest:
     lease_id: int
-    demand: ResourceSet
+    demand: ResourceSet  # what the lease holds while it lives
     owner: object = None  # opaque for the daemon (its connection)
-    dedicated: bool = False
+    dedicated: bool = False  # an actor's worker: never returns to the pool
     warned_infeasible: bool = False
+    place: ResourceSet | None = None  # what must be free to grant it, if more than demand
+    job_id: int | None = None
+
+    @property
+    def needs(self) -> ResourceSet:
+        return self.demand if self.place is None else self.place
 
 
 @dataclass
@@ -41,6 +47,7 @@ class Lease:
     demand: ResourceSet
     gpu_ids: list[int]
     owner: object = None
+    job_id: int | None = None
 
 
 # Actions -------------------------------------------------------------------------------
@@ -76,7 +83,7 @@ class LocalScheduler:
 
     # -- events ---------------------------------------------------------------------------
     def request_lease(self, req: LeaseRequest) -> list:
-        if not self.resources.can_ever_fit(req.demand):
+        if not (self.resources.can_ever_fit(req.needs) and self.resources.can_ever_fit(req.demand)):
             req.warned_infeasible = True
             self.queue.append(req)
             return [Infeasible(req)]
@@ -175,33 +182,41 @@ class LocalScheduler:
         # Requests that fit but lack a worker are counted only as far as they fit together,
         # so that the pool grows to what can run at once and no further.
         virtual = None
+        dedicated_waiting = 0
         while self.queue:
             req = self.queue.popleft()
-            if not self.resources.can_fit(req.demand):
+            if not (self.resources.can_fit(req.needs) and self.resources.can_fit(req.demand)):
                 remaining.append(req)
                 continue
             if not idle:
                 if virtual is None:
                     virtual = self.resources.available
-                if req.demand.fits_in(virtual):
+                if req.needs.fits_in(virtual):
                     virtual = virtual - req.demand
-                    waiting_for_worker += 1
+                    if req.dedicated:
+                        dedicated_waiting += 1
+                    else:
+                        waiting_for_worker += 1
                 remaining.append(req)
                 continue
             w = idle.pop()
             gpu_ids = self.resources.acquire(req.demand)
-            lease = Lease(req.lease_id, w.worker_id, req.demand, gpu_ids, req.owner)
+            lease = Lease(req.lease_id, w.worker_id, req.demand, gpu_ids, req.owner, req.job_id)
             w.state, w.lease_id, w.dedicated = LEASED, req.lease_id, req.dedicated
             self.leases[req.lease_id] = lease
             actions.append(Grant(lease))
         self.queue = remaining
-        # Start processes for requests that fit but lack a worker (bounded by the cap).
-        need = waiting_for_worker - self.starting
-        live = len(self.workers)
-        while need > 0 and live < self.max_workers:
+        # Start processes for requests that fit but lack a worker. Task workers are bounded
+        # by the cap; actors' dedicated workers are bounded by resources alone, as in Ray.
+        need = waiting_for_worker + dedicated_waiting - self.starting
+        live = sum(1 for w in self.workers.values() if not w.dedicated)
+        while need > 0 and (live < self.max_workers or dedicated_waiting > 0):
             actions.append(StartWorker())
             need -= 1
-            live += 1
+            if dedicated_waiting > 0:
+                dedicated_waiting -= 1
+            else:
+                live += 1
         return actions
 
     def _trim_idle(self) -> list:

@@ -118,13 +118,26 @@ class Submitter:
             body, _ = await self.rt.node_conn.request(
                 "request_lease", {"resources": ks.resources, "job_id": self.rt.job_id}
             )
-            conn = await self.rt.peer(body["address"])
         except (ConnectionLost, RemoteError, OSError) as e:
             ks.requesting -= 1
             if not self.rt.shutting_down:
                 log.warning("lease request failed: %s", e)
                 self._fail_key(ks, e)
             return
+        try:
+            conn = await self.rt.peer(body["address"])
+        except (ConnectionLost, RemoteError, OSError) as e:
+            # The granted worker is unreachable (it died just now): give the lease back
+            # and ask again for the tasks still queued.
+            log.warning("leased worker %s unreachable: %s", body["address"], e)
+            self.rt.node_send("return_lease", {"lease_id": body["lease_id"], "kill": True})
+            ks.requesting -= 1
+            self._pump(ks)
+            return
+        except BaseException:
+            self.rt.node_send("return_lease", {"lease_id": body["lease_id"]})
+            ks.requesting -= 1
+            raise
         ks.requesting -= 1
         lw = LeasedWorker(body["lease_id"], body["worker_id"], body["address"],
                           body.get("gpu_ids") or [], conn)
