@@ -7,15 +7,18 @@ shared-memory object store, on one machine or many.
 __version__ = "0.1.0"
 
 from . import exceptions  # noqa: E402
+from .actor import ActorClass, ActorHandle  # noqa: E402
 from .api import (  # noqa: E402
     available_resources,
     cancel,
     cluster_resources,
     get,
+    get_actor,
     get_gpu_ids,
     get_runtime_context,
     init,
     is_initialized,
+    kill,
     method,
     nodes,
     put,
@@ -26,7 +29,7 @@ from .api import (  # noqa: E402
 from .object_ref import ObjectRef  # noqa: E402
 
 __all__ = [
-    "ObjectRef", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
+    "ActorClass", "ActorHandle", "ObjectRef", "available_resources", "get_actor", "kill", "cancel", "cluster_resources", "exceptions", "get",
     "get_gpu_ids", "get_runtime_context", "init", "is_initialized", "method", "nodes", "put",
     "remote", "shutdown", "wait", "__version__",
 ]

@@ -1,11 +1,265 @@
-"""Actors: stateful remote classes (built in issue 3)."""
+"""Actors: ``@shoal.remote`` on a class; ``.remote()`` starts one in a dedicated worker.
+
+An actor handle names the actor and carries what callers need (its methods' options). The
+handle made by ``.remote()`` also holds a reference owned by the creator: when every copy of
+the handle is gone, everywhere, a non-detached actor is terminated (after the calls already
+made), by the same reference counting that frees objects.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import os
+
+from ._private import options as opt_mod
+from ._private import serialization
+from ._private.actor_submitter import ActorCall
+from ._private.ids import ActorID
+from .remote_function import _prepare_args
+
+_HANDLE_MARK = b"\x00" * 8 + b"ACTR"
+
+
+def _method_meta(cls) -> dict:
+    meta = {}
+    for name, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
+        if name.startswith("__") and name.endswith("__"):
+            continue
+        opts = dict(getattr(fn, "__shoal_method_options__", {}))
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            opts["generator"] = True
+        meta[name] = opts
+    return meta
+
 
 class ActorClass:
+    """The remote version of a class: ``.remote(...)`` creates an actor."""
+
+    def __init__(self, cls, options: dict):
+        self._cls = cls
+        self._default_options = opt_mod.validate(options, actor=True)
+        self._name = cls.__name__
+        self._meta = _method_meta(cls)
+        self._pickled: bytes | None = None
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+        self.__module__ = cls.__module__
+        self.__doc__ = cls.__doc__
+
     @classmethod
     def _from_class(cls, target, options):
-        raise NotImplementedError(
-            f"@remote on a class ({target.__name__}) needs actor support, which this build of "
-            "shoal does not have yet")
+        return cls(target, options)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Actors cannot be instantiated directly. Instead of '{self._name}()', "
+                        f"use '{self._name}.remote()'.")
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_pickled"] = None
+        return state
+
+    def remote(self, *args, **kwargs) -> ActorHandle:
+        """Create an actor running this class; returns its handle at once."""
+        return self._remote(args, kwargs, self._default_options)
+
+    def options(self, **options):
+        """A copy of this actor class with some options changed."""
+        merged = {**self._default_options, **opt_mod.validate(options, actor=True)}
+        parent = self
+
+        class _Options:
+            def remote(self, *args, **kwargs):
+                return parent._remote(args, kwargs, merged)
+
+        return _Options()
+
+    def bind(self, *args, **kwargs):
+        raise NotImplementedError("DAG building (bind) is not supported by shoal yet")
+
+    def _class_bytes(self) -> bytes:
+        if self._pickled is None:
+            try:
+                self._pickled = serialization.dumps_function(self._cls)
+            except Exception as e:
+                raise TypeError(serialization.describe_unserializable(
+                    self._cls, f"the actor class {self._name}", e)) from e
+        return self._pickled
+
+    def _remote(self, args, kwargs, opts) -> ActorHandle:
+        from . import exceptions
+        from .api import _runtime
+
+        rt = _runtime()
+        data = self._class_bytes()
+        spec_args, deps, hold = _prepare_args(rt, args, kwargs, f"{self._name}.__init__")
+        namespace = opts.get("namespace") or rt.namespace
+        name = opts.get("name")
+        detached = opts.get("lifetime") == "detached"
+        if detached and not name:
+            pass  # Ray allows unnamed detached actors; they live until killed
+        aid = os.urandom(16)
+        public_opts = {
+            "max_restarts": opts.get("max_restarts") or 0,
+            "max_task_retries": opts.get("max_task_retries") or 0,
+            "max_concurrency": opts.get("max_concurrency"),
+            "concurrency_groups": opts.get("concurrency_groups"),
+            "max_pending_calls": opts.get("max_pending_calls") or -1,
+        }
+        try:
+            reply = rt.call(rt.head_conn.request("register_actor", {
+                "aid": aid, "class_name": self._name, "name": name, "namespace": namespace,
+                "detached": detached, "get_if_exists": bool(opts.get("get_if_exists")),
+                "owner_id": rt.worker_id, "owner_address": rt.address, "job_id": rt.job_id,
+                "methods": self._meta, "opts": public_opts,
+            }))[0]
+        except Exception as e:
+            body = getattr(e, "body", {})
+            if body.get("name_taken"):
+                raise exceptions.ActorAlreadyExistsError(body["error"]) from None
+            raise
+        if reply["existing"]:
+            meta = reply["meta"]
+            return ActorHandle(reply["actor_id"], meta["class_name"], meta["methods"],
+                               meta["opts"], None)
+        # The handle's scope object: owned here, freed when no copy of the handle remains.
+        scope_id = aid + _HANDLE_MARK
+        entry = rt.refs.new_owned(scope_id)
+        entry.actor_id = None if detached else aid
+        from ._private.ownership import Value
+
+        # The creation arguments live as long as the actor may need them (restarts).
+        rt.refs.set_value(scope_id, Value(False, b"N.", [], size=2), hold)
+        scope = rt.make_ref(scope_id)
+        fid = hashlib.blake2b(data, digest_size=16).digest()
+        resources = opt_mod.resource_demand(opts, default_cpus=0)
+        place = None if opts.get("num_cpus") is not None else {**resources, "CPU": 1}
+        spec = {
+            "aid": aid, "fid": fid, "resources": resources, "place": place,
+            "kw": list(kwargs), "meta": self._meta, "opts": public_opts, "res": resources,
+            "owner": rt.address, "owner_id": rt.worker_id,
+        }
+        rt.create_actor(spec, data, spec_args, deps)
+        return ActorHandle(aid, self._name, self._meta, public_opts, scope)
+
+
+class ActorMethod:
+    def __init__(self, handle: ActorHandle, name: str, opts: dict):
+        self._handle = handle
+        self._name = name
+        self._opts = opts
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Actor methods cannot be called directly. Instead of running "
+                        f"'object.{self._name}()', try 'object.{self._name}.remote()'.")
+
+    def remote(self, *args, **kwargs):
+        return self._handle._call(self._name, args, kwargs, self._opts)
+
+    def options(self, **options):
+        valid = {"num_returns", "concurrency_group", "name", "max_task_retries",
+                 "retry_exceptions", "enable_task_events", "_generator_backpressure_num_objects"}
+        for k in options:
+            if k not in valid:
+                raise ValueError(f"Invalid option keyword {k} for actor methods. Valid ones "
+                                 f"are {sorted(v for v in valid if not v.startswith('_'))}.")
+        merged = {**self._opts, **options}
+        method = self
+
+        class _Options:
+            def remote(self, *args, **kwargs):
+                return method._handle._call(method._name, args, kwargs, merged)
+
+        return _Options()
+
+    def bind(self, *args, **kwargs):
+        raise NotImplementedError("DAG building (bind) is not supported by shoal yet")
+
+
+class ActorHandle:
+    """A handle to an actor: call its methods with ``handle.method.remote(...)``."""
+
+    def __init__(self, actor_id: bytes, class_name: str, methods: dict, opts: dict, scope):
+        self._actor_id_b = actor_id
+        self._class_name = class_name
+        self._methods = methods
+        self._opts = opts
+        self._scope = scope  # ObjectRef keeping the actor in scope, or None
+
+    @classmethod
+    def _for_self(cls, actor_id: bytes, methods: dict, opts: dict) -> ActorHandle:
+        return cls(actor_id, "", methods, opts, None)
+
+    @property
+    def _actor_id(self) -> ActorID:
+        return ActorID(self._actor_id_b)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name != "__ray_terminate__":
+            raise AttributeError(name)
+        if name == "__ray_terminate__":
+            return ActorMethod(self, name, {})
+        methods = self.__dict__.get("_methods")
+        if methods is None or name not in methods:
+            raise AttributeError(f"'ActorHandle' object has no attribute '{name}': actor class "
+                                 f"{self.__dict__.get('_class_name')!r} has no method "
+                                 f"'{name}'")
+        return ActorMethod(self, name, methods[name])
+
+    def __reduce__(self):
+        return (ActorHandle, (self._actor_id_b, self._class_name, self._methods, self._opts,
+                              self._scope))
+
+    def __repr__(self) -> str:
+        return f"Actor({self._class_name}, {self._actor_id_b.hex()})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ActorHandle) and other._actor_id_b == self._actor_id_b
+
+    def __hash__(self) -> int:
+        return hash(self._actor_id_b)
+
+    def _call(self, method: str, args, kwargs, opts: dict):
+        from . import exceptions
+        from .api import _runtime
+
+        rt = _runtime()
+        nr = opts.get("num_returns", 1)
+        if nr in ("streaming", "dynamic") or opts.get("generator"):
+            raise NotImplementedError("generator actor methods are not supported by shoal yet")
+        q = rt.actor_submitter.queue(self._actor_id_b)
+        limit = self._opts.get("max_pending_calls", -1)
+        with q.lock:
+            if limit and limit > 0 and q.count >= limit:
+                raise exceptions.PendingCallsLimitExceeded(
+                    f"The actor {self._actor_id_b.hex()} has {q.count} pending calls, the "
+                    f"limit set by max_pending_calls={limit}.")
+            q.count += 1
+        spec_args, deps, hold = _prepare_args(rt, args, kwargs, method)
+        if self._scope is not None:
+            hold.append(self._scope)
+        task_id = rt.ids.task_id()
+        return_ids = [task_id + (i + 1).to_bytes(4, "big") for i in range(nr)]
+        for rid in return_ids:
+            rt.refs.new_owned(rid, task_id)
+        refs = [rt.make_ref(rid) for rid in return_ids]
+        retries = opts.get("max_task_retries", self._opts.get("max_task_retries", 0))
+        call = ActorCall(task_id, self._actor_id_b, method, spec_args, list(kwargs), nr,
+                         return_ids, retries if retries is not None else 0,
+                         group=opts.get("concurrency_group"), hold=hold)
+        rt.submit_actor_call(call, deps)
+        if nr == 0:
+            return None
+        return refs[0] if nr == 1 else refs
+
+
+def exit_actor() -> None:
+    """Leave the current actor on purpose: no restart; its caller sees the actor's death."""
+    from ._private.actor_executor import ActorExit
+    from ._private.runtime_state import current_runtime_or_none
+
+    rt = current_runtime_or_none()
+    if rt is None or getattr(rt, "actor_id", None) is None:
+        raise TypeError("exit_actor API is called on a non-actor worker.")
+    raise ActorExit()

@@ -343,7 +343,49 @@ def method(*args, **kwargs):
     return deco
 
 
+def get_actor(name: str, namespace: str | None = None):
+    """A handle to the live actor called ``name`` in ``namespace`` (default: this job's)."""
+    from .actor import ActorHandle
+
+    if not isinstance(name, str) or not name:
+        raise ValueError("Please supply a non-empty value to get_actor")
+    if namespace is not None and not isinstance(namespace, str):
+        raise TypeError(f"namespace must be None or a string, got {type(namespace).__name__}")
+    rt = _runtime()
+    ns = namespace if namespace is not None else rt.namespace
+    from ._private.transport import RemoteError
+
+    try:
+        info = rt.call(rt.head_conn.request("get_named_actor", {"name": name, "namespace": ns}))[0]
+    except RemoteError as e:
+        raise ValueError(e.body.get("error", str(e))) from None
+    meta = info["meta"]
+    return ActorHandle(info["actor_id"], meta["class_name"], meta["methods"], meta["opts"], None)
+
+
+def kill(actor, *, no_restart: bool = True) -> None:
+    """End an actor now: running calls fail; with ``no_restart=False`` it may restart."""
+    from .actor import ActorHandle
+
+    if not isinstance(actor, ActorHandle):
+        raise ValueError(f"shoal.kill() only supported for actors. For tasks, try "
+                         f"shoal.cancel(). Got: {type(actor).__name__}.")
+    rt = _runtime()
+    rt.call(rt.head_conn.request("kill_actor", {"aid": actor._actor_id_b,
+                                                "no_restart": no_restart}))
+
+
+def _list_named_actors(all_namespaces: bool = False) -> list:
+    rt = _runtime()
+    ns = None if all_namespaces else rt.namespace
+    actors = rt.call(rt.head_conn.request("list_named_actors", {"namespace": ns}))[0]["actors"]
+    if all_namespaces:
+        return [{"name": a["name"], "namespace": a["namespace"]} for a in actors]
+    return [a["name"] for a in actors]
+
+
 __all__ = [
+    "get_actor", "kill",
     "init", "shutdown", "is_initialized", "get", "put", "wait", "cancel", "get_gpu_ids",
     "nodes", "cluster_resources", "available_resources", "get_runtime_context", "remote",
     "method", "ShoalContext", "exceptions",

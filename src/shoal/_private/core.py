@@ -18,6 +18,7 @@ import threading
 from .. import exceptions as exc_mod
 from ..object_ref import ObjectRef
 from . import object_store, serialization
+from .actor_submitter import ActorSubmitter
 from .aio import spawn
 from .config import config
 from .ids import IdSource
@@ -48,6 +49,10 @@ class CoreRuntime:
         self.address = "unix:" + sock
         self.refs = RefTable(self.address)
         self.submitter = Submitter(self)
+        self.actor_submitter = ActorSubmitter(self)
+        self.head_conn = None  # the control store (the node daemon's process on the head)
+        self.actor_id: bytes | None = None  # set in an actor's worker
+        self.actor_handle = None
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run_loop, name="shoal-io", daemon=True)
         self.node_conn = None
@@ -83,6 +88,7 @@ class CoreRuntime:
             hello={"role": self.mode, "address": self.address}, timeout=config.connect_timeout_s,
         )
         self.node_conn.close_callbacks.append(self._node_lost)
+        self.head_conn = self.node_conn
         if self.mode == "driver":
             body, _ = await self.node_conn.request(
                 "register_job", {"pid": os.getpid(), "namespace": self.namespace})
@@ -159,6 +165,7 @@ class CoreRuntime:
         if addr is not None and self.peers.get(addr) is conn:
             del self.peers[addr]
         self.submitter.peer_lost(conn)
+        self.actor_submitter.peer_lost(conn)
         if addr:
             self._apply(self.refs.borrowers_gone(addr))
 
@@ -203,6 +210,9 @@ class CoreRuntime:
                 v = a.entry.value
                 if v is not None and v.path is not None:
                     paths.append(v.path)
+                if a.entry.actor_id is not None and self.head_conn is not None \
+                        and not self.head_conn.closed:
+                    self.head_conn.send("actor_out_of_scope", {"aid": a.entry.actor_id})
             elif isinstance(a, ReleaseBorrow):
                 spawn(self._send_peer(a.owner, "remove_borrower",
                                                       {"oid": a.oid, "borrower": self.address}))
@@ -400,7 +410,7 @@ class CoreRuntime:
         Submissions made while the I/O loop is busy are handed over in one batch, with one
         wake-up of the loop rather than one per task.
         """
-        self._submissions.append((spec, deps))
+        self._submissions.append((self._submit, spec, deps))
         if not self._submit_scheduled:
             self._submit_scheduled = True
             self.loop.call_soon_threadsafe(self._drain_submissions)
@@ -409,8 +419,36 @@ class CoreRuntime:
         self._submit_scheduled = False
         q = self._submissions
         while q:
-            spec, deps = q.popleft()
-            self._submit(spec, deps)
+            fn, spec, deps = q.popleft()
+            fn(spec, deps)
+
+    def create_actor(self, spec: dict, cls_bytes: bytes, args: list, deps: list) -> None:
+        """Send an actor's creation spec to the head once its ObjectRef arguments are ready."""
+        self.loop.call_soon_threadsafe(
+            lambda: spawn(self._create_actor(spec, cls_bytes, args, deps)))
+
+    async def _create_actor(self, spec, cls_bytes, args, deps) -> None:
+        if deps:
+            try:
+                values = await self._gather_values([args[i] for i in deps])
+            except exc_mod.RayError as e:
+                values = [None] * len(deps)
+                log.error("arguments of actor %s could not be fetched: %s", spec["aid"].hex(), e)
+            for i, v in zip(deps, values, strict=True):
+                args[i] = v
+        bufs: list = [cls_bytes]
+        spec["cls"] = 0
+        spec["job"] = self.job_id
+        spec["args"] = [v.to_wire(bufs) for v in args]
+        if self.head_conn is not None and not self.head_conn.closed:
+            self.head_conn.send("create_actor", spec, bufs)
+
+    def submit_actor_call(self, call, deps: list) -> None:
+        """Queue an actor call from a user thread (in order with the caller's other calls)."""
+        self._submissions.append((self.actor_submitter.submit, call, deps))
+        if not self._submit_scheduled:
+            self._submit_scheduled = True
+            self.loop.call_soon_threadsafe(self._drain_submissions)
 
     def _submit(self, spec: TaskSpec, deps: list) -> None:
         if not deps:

@@ -71,7 +71,7 @@ async def run(args) -> None:
     if args.head:
         total["node:__internal_head__"] = 1.0
 
-    store = ControlStore() if args.head else None
+    store = ControlStore(token) if args.head else None
     node_addr = "unix:" + sess.socket_path("node")
     daemon = NodeDaemon(
         node_id=node_id, session_dir=sess.path, session_tag=sess.tag, address=node_addr,
@@ -85,6 +85,8 @@ async def run(args) -> None:
             return
         conn.reply_error(req_id, f"unknown message {kind!r}")
 
+    if store is not None:
+        store.actors.node_links[node_id] = daemon
     server = await serve_unix(sess.socket_path("node"), handler, token)
     prestart = config.prestart_workers
     await daemon.start(int(args.num_cpus) if prestart < 0 else prestart)

@@ -40,7 +40,7 @@ class TaskExecutor:
     def _on_push(self, conn, body, bufs, req_id):
         with self._cancel_lock:
             self.queued.add(body["tid"])
-        self.queue.put((conn, body, bufs, req_id))
+        self.queue.put((self.execute, (conn, body, bufs, req_id)))
 
     def _on_cancel(self, conn, body, bufs, req_id):
         tid = body["tid"]
@@ -59,7 +59,8 @@ class TaskExecutor:
                 item = self.queue.get()
                 if item is None:
                     return
-                self.execute(*item)
+                fn, args = item
+                fn(*args)
             except KeyboardInterrupt:
                 continue  # a cancel that arrived just after its task ended
 
@@ -73,21 +74,33 @@ class TaskExecutor:
             fn = self.functions[fid] = serialization.deserialize(bufs[idx], [])
         return fn
 
-    def execute(self, conn, body, bufs, req_id) -> None:
+    def set_context(self, body) -> None:
+        """Make the runtime context (task id, job, GPUs) describe the task about to run."""
         rt = self.rt
-        tid = body["tid"]
-        name = body["name"]
-        nr = body["nr"]
         ctx = rt.current_task
-        ctx.task_id, ctx.name, ctx.job_id = tid, name, body["job"]
+        ctx.task_id, ctx.name, ctx.job_id = body["tid"], body["name"], body["job"]
+        ctx.resources = body.get("res") or {}
         rt.job_id = body["job"]
-        gpu_ids = body.get("gpu") or []
+        gpu_ids = body.get("gpu")
+        if gpu_ids is None:
+            return  # an actor call: the actor's GPUs stay as they were at creation
         ctx.gpu_ids = gpu_ids
         if gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
         else:
             os.environ.pop("CUDA_VISIBLE_DEVICES", None)
-        app_err = False
+
+    def arguments(self, body, bufs) -> tuple[list, dict]:
+        args = [self.rt.materialize(Value.from_wire(d, bufs)) for d in body["args"]]
+        kw_names = body["kw"]
+        if not kw_names:
+            return args, {}
+        kwargs = dict(zip(kw_names, args[-len(kw_names):], strict=True))
+        return args[: -len(kw_names)], kwargs
+
+    def execute(self, conn, body, bufs, req_id) -> None:
+        tid = body["tid"]
+        self.set_context(body)
         try:
             with self._cancel_lock:
                 self.queued.discard(tid)
@@ -96,28 +109,40 @@ class TaskExecutor:
                 self.current_tid = tid
             try:
                 fn = self._load_function(body, bufs)
-                args = [rt.materialize(Value.from_wire(d, bufs)) for d in body["args"]]
-                kw_names = body["kw"]
-                kwargs = {}
-                if kw_names:
-                    kwargs = dict(zip(kw_names, args[-len(kw_names):], strict=True))
-                    args = args[: -len(kw_names)]
+                args, kwargs = self.arguments(body, bufs)
                 result = fn(*args, **kwargs)
+                del args, kwargs
             finally:
                 with self._cancel_lock:
                     self.current_tid = None
-            results = self._split_returns(result, nr, name)
-            sers = [self._serialize_return(r, name) for r in results]
+            self.deliver(conn, req_id, body, result=result)
         except KeyboardInterrupt:
-            sers = [serialization.serialize(exc_mod.TaskCancelledError(tid.hex()),
-                                            is_error=True)] * nr
+            self.deliver(conn, req_id, body, system=exc_mod.TaskCancelledError(tid.hex()))
         except exc_mod.RaySystemError as e:
-            sers = [serialization.serialize(e, is_error=True)] * nr
+            self.deliver(conn, req_id, body, system=e)
         except BaseException as e:  # noqa: BLE001 - the user's error goes back to the caller
-            app_err = True
-            sers = [self._error_value(e, name)] * nr
+            self.deliver(conn, req_id, body, error=e)
         finally:
             self.cancelled.discard(tid)
+
+    _NOTHING = object()
+
+    def deliver(self, conn, req_id, body, *, result=_NOTHING, error=None, system=None) -> None:
+        """Store a call's outcome and reply to its caller; safe from any thread."""
+        rt = self.rt
+        name, nr, tid = body["name"], body["nr"], body["tid"]
+        app_err = False
+        if error is None and system is None:
+            try:
+                sers = [self._serialize_return(r, name)
+                        for r in self._split_returns(result, nr, name)]
+            except BaseException as e:  # noqa: BLE001 - a bad return is the task's error
+                error = e
+        if system is not None:
+            sers = [serialization.serialize(system, is_error=True)] * nr
+        elif error is not None:
+            app_err = True
+            sers = [self._error_value(error, name)] * nr
         owner, owner_id = body["owner"], body["owner_id"]
         rid = [tid + (i + 1).to_bytes(4, "big") for i in range(nr)]
         try:

@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from .actor_manager import ActorManager
 from .transport import Connection
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ class JobEntry:
 
 
 class ControlStore:
-    def __init__(self) -> None:
+    def __init__(self, token: bytes = b"") -> None:
+        self.actors = ActorManager(token)
         self.nodes: dict[bytes, NodeEntry] = {}
         self.jobs: dict[int, JobEntry] = {}
         self.kv: dict[tuple[str, bytes], bytes] = {}
@@ -153,5 +155,5 @@ class ControlStore:
             self.subscribers.add(conn)
             conn.reply(req_id, {"ok": True})
         else:
-            return False
+            return self.actors.handle(conn, kind, body, bufs, req_id)
         return True

@@ -102,17 +102,32 @@ def _read_ready(proc: subprocess.Popen, timeout: float) -> dict:
         sel.close()
 
 
-def find_local_session() -> Session | None:
-    """The newest session on this machine whose daemon is alive (for ``address='auto'``)."""
-    latest = os.path.join(config.session_root, "session_latest")
+def _alive(path: str) -> bool:
     try:
-        path = os.path.realpath(latest)
         with open(os.path.join(path, "address.json")) as f:
-            info = json.load(f)
-    except (OSError, ValueError):
-        return None
+            pid = json.load(f)["pid"]
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError):
+        return False
+    return True
+
+
+def find_local_session() -> Session | None:
+    """The newest session on this machine whose daemon is alive (for ``address='auto'``).
+
+    ``session_latest`` is tried first; if that cluster has stopped, the newest live one.
+    """
+    root = config.session_root
+    latest = os.path.realpath(os.path.join(root, "session_latest"))
+    if _alive(latest):
+        return Session(latest)
     try:
-        os.kill(info["pid"], 0)
-    except (OSError, KeyError):
+        names = [n for n in os.listdir(root) if n.startswith("session_") and n != "session_latest"]
+    except OSError:
         return None
-    return Session(path)
+    paths = [os.path.join(root, n) for n in names]
+    paths.sort(key=lambda p: os.stat(p).st_mtime if os.path.exists(p) else 0, reverse=True)
+    for path in paths:
+        if _alive(path):
+            return Session(path)
+    return None

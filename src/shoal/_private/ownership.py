@@ -69,6 +69,7 @@ class Owned:
     waiters: list = field(default_factory=list)  # callables(oid) run when it becomes ready
     freed: bool = False
     task_id: bytes | None = None  # the task that makes it (None for put)
+    actor_id: bytes | None = None  # set for an actor's handle object: its scope
 
 
 @dataclass

@@ -162,6 +162,7 @@ class Submitter:
             "tid": spec.task_id, "fid": spec.fid, "name": spec.name,
             "args": [v.to_wire(bufs) for v in spec.args], "kw": spec.kw_names,
             "nr": spec.num_returns, "job": self.rt.job_id, "gpu": lw.gpu_ids,
+            "res": spec.resources,
             "owner": self.rt.address, "owner_id": self.rt.worker_id,
         }
         if spec.fid not in sent:

@@ -38,6 +38,7 @@ def main(argv=None) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 
+    from .actor_executor import ActorExecutor
     from .core import CoreRuntime
     from .executor import TaskExecutor
     from .runtime_state import set_runtime
@@ -51,6 +52,7 @@ def main(argv=None) -> None:
     )
     rt.on_node_lost = lambda: os._exit(0)
     executor = TaskExecutor(rt)
+    ActorExecutor(rt, executor)
     set_runtime(rt)
     rt.start()
     rt.call(rt.node_conn.request("register_worker", {

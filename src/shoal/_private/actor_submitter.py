@@ -1,0 +1,210 @@
+"""Calling actors: one ordered queue per actor in each calling process.
+
+Calls are sent straight to the actor's worker, in the order they were made: a call whose
+ObjectRef arguments are not ready yet holds back the ones behind it. The head says where the
+actor lives (and waits while it restarts). When the connection to the actor drops, calls in
+flight are retried on the next incarnation if ``max_task_retries`` allows, or fail with
+``ActorDiedError``; once the actor is dead for good every call fails promptly.
+Everything here runs on the runtime's event loop thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+from .aio import spawn
+from .transport import ConnectionLost, RemoteError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ActorCall:
+    task_id: bytes
+    actor_id: bytes
+    name: str
+    args: list
+    kw_names: list
+    num_returns: int
+    return_ids: list
+    max_retries: int  # the actor's max_task_retries
+    group: str | None = None
+    hold: list = field(default_factory=list)
+    retry_exceptions: object = False
+    cancelled: bool = False
+    attempt: int = 0
+    resolved: bool = False
+    conn: object = None  # where it was sent
+
+
+class ActorQueue:
+    def __init__(self, actor_id: bytes):
+        self.actor_id = actor_id
+        self.pending: deque[ActorCall] = deque()
+        self.inflight: dict[bytes, ActorCall] = {}
+        self.conn = None
+        self.incarnation = -1
+        self.connecting = False
+        self.dead: BaseException | None = None
+        self.count = 0  # calls made and not finished, for max_pending_calls
+        self.lock = threading.Lock()
+
+
+class ActorSubmitter:
+    def __init__(self, rt):
+        self.rt = rt
+        self.queues: dict[bytes, ActorQueue] = {}
+        self._lock = threading.Lock()
+
+    def queue(self, actor_id: bytes) -> ActorQueue:
+        q = self.queues.get(actor_id)
+        if q is None:
+            with self._lock:
+                q = self.queues.setdefault(actor_id, ActorQueue(actor_id))
+        return q
+
+    # -- submission (loop thread) ---------------------------------------------------------
+    def submit(self, call: ActorCall, deps: list) -> None:
+        q = self.queue(call.actor_id)
+        if q.dead is not None:
+            self._fail(q, call, q.dead)
+            return
+        q.pending.append(call)
+        if deps:
+            spawn(self._resolve(q, call, deps))
+        else:
+            call.resolved = True
+            self._pump(q)
+
+    async def _resolve(self, q: ActorQueue, call: ActorCall, deps: list) -> None:
+        from .. import exceptions as exc_mod
+
+        try:
+            values = await self.rt._gather_values([call.args[i] for i in deps])
+        except exc_mod.RayError as e:
+            if call in q.pending:
+                q.pending.remove(call)
+            self._fail(q, call, e)
+            self._pump(q)
+            return
+        for i, v in zip(deps, values, strict=True):
+            if v.is_error:
+                if call in q.pending:
+                    q.pending.remove(call)
+                self._finish_count(q)
+                self.rt._set_returns(call, [v] * call.num_returns)
+                self._pump(q)
+                return
+            call.args[i] = v
+        call.resolved = True
+        self._pump(q)
+
+    def _pump(self, q: ActorQueue) -> None:
+        if q.dead is not None:
+            while q.pending:
+                self._fail(q, q.pending.popleft(), q.dead)
+            return
+        if q.conn is None or q.conn.closed:
+            if q.pending and not q.connecting:
+                q.connecting = True
+                spawn(self._connect(q))
+            return
+        while q.pending and q.pending[0].resolved:
+            self._send(q, q.pending.popleft())
+
+    async def _connect(self, q: ActorQueue) -> None:
+        from .. import exceptions as exc_mod
+
+        try:
+            info, _ = await self.rt.head_conn.request(
+                "get_actor_info", {"aid": q.actor_id, "after": q.incarnation})
+            if info["state"] == "DEAD":
+                q.dead = exc_mod.ActorDiedError(
+                    f"The actor {q.actor_id.hex()} is dead: {info['death_cause']}",
+                    actor_id=q.actor_id.hex())
+            else:
+                q.conn = await self.rt.peer(info["address"])
+                q.incarnation = info["incarnation"]
+        except (ConnectionLost, RemoteError, OSError) as e:
+            if self.rt.shutting_down:
+                return
+            q.dead = exc_mod.ActorUnavailableError(
+                f"could not reach actor {q.actor_id.hex()}: {e}")
+        finally:
+            q.connecting = False
+        self._pump(q)
+
+    def _send(self, q: ActorQueue, call: ActorCall) -> None:
+        rt = self.rt
+        bufs: list = []
+        body = {
+            "tid": call.task_id, "aid": call.actor_id, "name": call.name,
+            "args": [v.to_wire(bufs) for v in call.args], "kw": call.kw_names,
+            "nr": call.num_returns, "job": rt.job_id, "owner": rt.address,
+            "owner_id": rt.worker_id,
+        }
+        if call.group:
+            body["cg"] = call.group
+        call.attempt += 1
+        call.conn = q.conn
+        q.inflight[call.task_id] = call
+        try:
+            fut = q.conn.request_future("actor_call", body, bufs)
+        except ConnectionLost:
+            del q.inflight[call.task_id]
+            call.attempt -= 1
+            q.pending.appendleft(call)
+            self.peer_lost(q.conn)
+            return
+        fut.add_done_callback(lambda f: self._on_reply(q, call, f))
+
+    def _on_reply(self, q: ActorQueue, call: ActorCall, fut) -> None:
+        if fut.exception() is not None:
+            if isinstance(fut.exception(), ConnectionLost):
+                return  # peer_lost has already retried or failed it
+            from .. import exceptions as exc_mod
+
+            q.inflight.pop(call.task_id, None)
+            self._fail(q, call, exc_mod.RaySystemError(f"actor call failed: {fut.exception()}"))
+            return
+        if q.inflight.pop(call.task_id, None) is None:
+            return
+        body, bufs = fut.result()
+        self.rt.task_finished(call, body, bufs)
+        self._finish_count(q)
+
+    # -- failures -------------------------------------------------------------------------
+    def peer_lost(self, conn) -> None:
+        """The connection to an actor dropped: its process died (or is being restarted)."""
+        from .. import exceptions as exc_mod
+
+        for q in self.queues.values():
+            if q.conn is not conn:
+                continue
+            q.conn = None
+            retry = []
+            for call in list(q.inflight.values()):
+                if call.conn is not conn:
+                    continue
+                del q.inflight[call.task_id]
+                if call.max_retries < 0 or call.attempt <= call.max_retries:
+                    retry.append(call)
+                else:
+                    self._fail(q, call, exc_mod.ActorDiedError(
+                        f"The actor {q.actor_id.hex()} died while running {call.name}; "
+                        f"max_task_retries={call.max_retries} does not allow a retry.",
+                        actor_id=q.actor_id.hex()))
+            q.pending.extendleft(reversed(retry))
+            self._pump(q)
+
+    def _fail(self, q: ActorQueue, call: ActorCall, err: BaseException) -> None:
+        self._finish_count(q)
+        self.rt.fail_task(call, err)
+
+    @staticmethod
+    def _finish_count(q: ActorQueue) -> None:
+        with q.lock:
+            q.count -= 1
