@@ -7,6 +7,7 @@ shared-memory object store, on one machine or many.
 __version__ = "0.1.0"
 
 from . import exceptions  # noqa: E402
+from ._private.generator import ObjectRefGenerator  # noqa: E402
 from .actor import ActorClass, ActorHandle  # noqa: E402
 from .api import (  # noqa: E402
     available_resources,
@@ -29,7 +30,7 @@ from .api import (  # noqa: E402
 from .object_ref import ObjectRef  # noqa: E402
 
 __all__ = [
-    "ActorClass", "ActorHandle", "ObjectRef", "available_resources", "get_actor", "kill", "cancel", "cluster_resources", "exceptions", "get",
+    "ActorClass", "ActorHandle", "ObjectRef", "ObjectRefGenerator", "available_resources", "get_actor", "kill", "cancel", "cluster_resources", "exceptions", "get",
     "get_gpu_ids", "get_runtime_context", "init", "is_initialized", "method", "nodes", "put",
     "remote", "shutdown", "wait", "__version__",
 ]

@@ -225,9 +225,13 @@ class ActorHandle:
         from .api import _runtime
 
         rt = _runtime()
-        nr = opts.get("num_returns", 1)
-        if nr in ("streaming", "dynamic") or opts.get("generator"):
-            raise NotImplementedError("generator actor methods are not supported by shoal yet")
+        nr = opts.get("num_returns")
+        if nr is None:
+            nr = "streaming" if opts.get("generator") else 1
+        if nr == "dynamic":
+            raise NotImplementedError("num_returns='dynamic' (deprecated in Ray) is not "
+                                      "supported; use num_returns='streaming'")
+        streaming = nr == "streaming"
         q = rt.actor_submitter.queue(self._actor_id_b)
         limit = self._opts.get("max_pending_calls", -1)
         with q.lock:
@@ -240,7 +244,8 @@ class ActorHandle:
         if self._scope is not None:
             hold.append(self._scope)
         task_id = rt.ids.task_id()
-        return_ids = [task_id + (i + 1).to_bytes(4, "big") for i in range(nr)]
+        return_ids = [] if streaming else \
+            [task_id + (i + 1).to_bytes(4, "big") for i in range(nr)]
         for rid in return_ids:
             rt.refs.new_owned(rid, task_id)
         refs = [rt.make_ref(rid) for rid in return_ids]
@@ -248,6 +253,12 @@ class ActorHandle:
         call = ActorCall(task_id, self._actor_id_b, method, spec_args, list(kwargs), nr,
                          return_ids, retries if retries is not None else 0,
                          group=opts.get("concurrency_group"), hold=hold)
+        if streaming:
+            from ._private.generator import ObjectRefGenerator
+
+            gen = rt.generators[task_id] = ObjectRefGenerator(rt, task_id)
+            rt.submit_actor_call(call, deps)
+            return gen
         rt.submit_actor_call(call, deps)
         if nr == 0:
             return None

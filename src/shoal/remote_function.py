@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 
 from ._private import options as opt_mod
 from ._private import serialization
@@ -23,6 +24,7 @@ class RemoteFunction:
         self._default_options = opt_mod.validate(options, actor=False)
         self._name = getattr(function, "__qualname__", getattr(function, "__name__", "task"))
         self._pickled: tuple[bytes, bytes] | None = None
+        self._is_generator = inspect.isgeneratorfunction(function)
         functools.update_wrapper(self, function)
 
     def __call__(self, *args, **kwargs):
@@ -70,14 +72,18 @@ class RemoteFunction:
 
         rt = _runtime()
         fid, data = self._function_bytes()
-        nr = opts.get("num_returns", 1)
-        if nr in ("streaming", "dynamic"):
-            raise NotImplementedError("generator tasks (num_returns='streaming') are not "
-                                      "supported by shoal yet")
+        nr = opts.get("num_returns")
+        if nr is None:
+            nr = "streaming" if self._is_generator else 1
+        if nr == "dynamic":
+            raise NotImplementedError("num_returns='dynamic' (deprecated in Ray) is not "
+                                      "supported; use num_returns='streaming'")
         name = opts.get("name") or self._name
         spec_args, deps, hold = _prepare_args(rt, args, kwargs, name)
         task_id = rt.ids.task_id()
-        return_ids = [task_id + (i + 1).to_bytes(4, "big") for i in range(nr)]
+        streaming = nr == "streaming"
+        return_ids = [] if streaming else \
+            [task_id + (i + 1).to_bytes(4, "big") for i in range(nr)]
         for rid in return_ids:
             rt.refs.new_owned(rid, task_id)
         refs = [rt.make_ref(rid) for rid in return_ids]
@@ -89,6 +95,12 @@ class RemoteFunction:
             max_retries=config.default_max_retries if max_retries is None else max_retries,
             retry_exceptions=opts.get("retry_exceptions") or False, hold=hold,
         )
+        if streaming:
+            from ._private.generator import ObjectRefGenerator
+
+            gen = rt.generators[task_id] = ObjectRefGenerator(rt, task_id)
+            rt.submit(spec, deps)
+            return gen
         rt.submit(spec, deps)
         if nr == 0:
             return None

@@ -169,6 +169,9 @@ class ActorExecutor:
                 method = self._method(body)
                 args, kwargs = self.tx.arguments(body, bufs)
                 result = method(*args, **kwargs)
+                if inspect.isasyncgen(result):
+                    await self._stream_async(conn, req_id, body, result)
+                    return
                 if inspect.isawaitable(result):
                     result = await result
             except (ActorExit, exc_mod.AsyncioActorExit):
@@ -178,6 +181,18 @@ class ActorExecutor:
                 self.tx.deliver(conn, req_id, body, error=e)
                 return
             self.tx.deliver(conn, req_id, body, result=result)
+
+    async def _stream_async(self, conn, req_id, body, agen) -> None:
+        count, error = 0, None
+        try:
+            async for item in agen:
+                count += 1
+                self.tx.stream_item(conn, body, count, item)
+        except (ActorExit, exc_mod.AsyncioActorExit):
+            raise
+        except BaseException as e:  # noqa: BLE001 - the generator's error is an item
+            error = e
+        self.tx.stream_end(conn, req_id, body, count, error)
 
     def _terminate(self):
         raise ActorExit()

@@ -95,7 +95,8 @@ class ActorSubmitter:
                 if call in q.pending:
                     q.pending.remove(call)
                 self._finish_count(q)
-                self.rt._set_returns(call, [v] * call.num_returns)
+                self.rt._set_returns(call, [v] if call.num_returns == "streaming"
+                                     else [v] * call.num_returns)
                 self._pump(q)
                 return
             call.args[i] = v

@@ -69,6 +69,7 @@ class CoreRuntime:
         self.max_inline = config.max_inline_bytes
         self._borrowed_cache: dict[bytes, Value] = {}  # values fetched for borrowed refs
         self.resolving: dict[bytes, TaskSpec] = {}  # tasks waiting for their arguments
+        self.generators: dict = {}  # task id -> ObjectRefGenerator of a streaming task
         self._submissions: collections.deque = collections.deque()
         self._submit_scheduled = False
 
@@ -467,7 +468,8 @@ class CoreRuntime:
             self.resolving.pop(spec.task_id, None)
         for i, v in zip(deps, values, strict=True):
             if v.is_error:
-                self._set_returns(spec, [v] * spec.num_returns)
+                self._set_returns(spec, [v] if spec.num_returns == "streaming"
+                                  else [v] * spec.num_returns)
                 return
             spec.args[i] = v
         if spec.cancelled:
@@ -475,8 +477,27 @@ class CoreRuntime:
             return
         self.submitter.enqueue(spec)
 
+    def _gen_item(self, body: dict, bufs: list) -> None:
+        gen = self.generators.get(body["tid"])
+        v = Value.from_wire(body["v"], bufs)
+        if gen is None:  # nobody iterates any more
+            if v.path is not None:
+                self.node_send("free", {"paths": [v.path]})
+            return
+        rid = body["tid"] + body["i"].to_bytes(4, "big")
+        self.refs.new_owned(rid, body["tid"])
+        ref = self.make_ref(rid)
+        self._set_one(rid, v, None)
+        gen._add(body["i"], ref)
+
     def task_finished(self, spec: TaskSpec, body: dict, bufs: list) -> bool:
         """A worker replied. Returns True if the task should run again (retry_exceptions)."""
+        if spec.num_returns == "streaming":
+            gen = self.generators.pop(spec.task_id, None)
+            if gen is not None:
+                gen._finish(body.get("n", 0))
+            spec.hold = []
+            return False
         values = [Value.from_wire(d, bufs) for d in body["r"]]
         if body.get("app_err") and values and self._should_retry_exception(spec, values[0]):
             return True
@@ -508,9 +529,22 @@ class CoreRuntime:
     def fail_task(self, spec: TaskSpec, error: BaseException) -> None:
         ser = serialization.serialize(error, is_error=True)
         v = Value(True, bytes(ser.meta), [bytes(b) for b in ser.buffers], size=ser.total_bytes)
-        self._set_returns(spec, [v] * spec.num_returns)
+        self._set_returns(spec, [v] * (1 if spec.num_returns == "streaming"
+                                       else spec.num_returns))
 
     def _set_returns(self, spec: TaskSpec, values: list) -> None:
+        if spec.num_returns == "streaming":  # the error ends the stream as its next item
+            gen = self.generators.pop(spec.task_id, None)
+            if gen is not None:
+                index = max(gen._refs, default=gen._next - 1) + 1
+                rid = spec.task_id + index.to_bytes(4, "big")
+                self.refs.new_owned(rid, spec.task_id)
+                ref = self.make_ref(rid)
+                self._set_one(rid, values[0], None)
+                gen._add(index, ref)
+                gen._finish(index)
+            spec.hold = []
+            return
         for oid, v in zip(spec.return_ids, values, strict=True):
             self._set_one(oid, v, None)
         spec.hold = []
@@ -558,6 +592,8 @@ class CoreRuntime:
                     lambda _c: self._apply(self.refs.borrowers_gone(borrower)))
         elif kind == "remove_borrower":
             self._apply(self.refs.remove_borrower(body["oid"], body["borrower"]))
+        elif kind == "gen_item":
+            self._gen_item(body, bufs)
         elif kind == "log_lines":
             self._print_logs(body)
         elif kind == "infeasible":

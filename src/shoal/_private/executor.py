@@ -131,6 +131,9 @@ class TaskExecutor:
         """Store a call's outcome and reply to its caller; safe from any thread."""
         rt = self.rt
         name, nr, tid = body["name"], body["nr"], body["tid"]
+        if nr == "streaming":
+            self.stream(conn, req_id, body, result, error, system)
+            return
         app_err = False
         if error is None and system is None:
             try:
@@ -161,6 +164,47 @@ class TaskExecutor:
                 self._finish(conn, req_id, values, contained, owner, app_err, keep), rt.loop)
         else:
             rt.loop.call_soon_threadsafe(self._reply, conn, req_id, values, None, app_err)
+
+    # -- streaming generators ---------------------------------------------------------------
+    def stream(self, conn, req_id, body, gen, error=None, system=None) -> None:
+        """Run a generator, sending each value to the owner as it is yielded."""
+        count = 0
+        if error is None and system is None:
+            try:
+                if not hasattr(gen, "__next__"):
+                    gen = iter(gen)
+                for item in gen:
+                    count += 1
+                    self.stream_item(conn, body, count, item)
+            except BaseException as e:  # noqa: BLE001 - the generator's error is an item
+                error = e
+        self.stream_end(conn, req_id, body, count, error, system)
+
+    def stream_item(self, conn, body, index: int, item) -> None:
+        try:
+            ser = self._serialize_return(item, body["name"])
+        except BaseException as e:  # noqa: BLE001 - an unserializable item is an error item
+            ser = self._error_value(e, body["name"])
+        rid = body["tid"] + index.to_bytes(4, "big")
+        v = self.rt.store_value(ser, rid, body["owner_id"], replace=True)
+        out: list = []
+        wire = v.to_wire(out)
+        self.rt.loop.call_soon_threadsafe(_send_quiet, conn, "gen_item",
+                                          {"tid": body["tid"], "i": index, "v": wire}, out)
+
+    def stream_end(self, conn, req_id, body, count: int, error=None, system=None) -> None:
+        if error is not None or system is not None:
+            count += 1
+            ser = (serialization.serialize(system, is_error=True) if system is not None
+                   else self._error_value(error, body["name"]))
+            rid = body["tid"] + count.to_bytes(4, "big")
+            v = self.rt.store_value(ser, rid, body["owner_id"], replace=True)
+            out: list = []
+            wire = v.to_wire(out)
+            self.rt.loop.call_soon_threadsafe(_send_quiet, conn, "gen_item",
+                                              {"tid": body["tid"], "i": count, "v": wire}, out)
+        self.rt.loop.call_soon_threadsafe(conn.reply, req_id, {"r": [], "n": count,
+                                                               "app_err": False})
 
     async def _finish(self, conn, req_id, values, contained, owner, app_err, keep) -> None:
         rt = self.rt
@@ -221,3 +265,8 @@ class TaskExecutor:
             plain = exc_mod.RayTaskError(name, tb, exc_mod.RayError(repr(e)), pid=os.getpid(),
                                          ip=ip)
             return serialization.serialize(plain, is_error=True)
+
+
+def _send_quiet(conn, kind, body, bufs) -> None:
+    if not conn.closed:
+        conn.send(kind, body, bufs)
