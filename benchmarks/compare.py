@@ -30,6 +30,12 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "task_sync_per_s": ("ratio", 3.0, ">= 3x ray"),
     "task_async_per_s": ("ratio", 3.0, ">= 3x ray"),
     "get_large_ms": ("max_ms", 1.0, "< 1 ms"),
+    "actor_sync_per_s": ("ratio", 3.0, ">= 3x ray"),
+    "actor_async_per_s": ("ratio", 3.0, ">= 3x ray"),
+    "actor_1n_async_per_s": ("ratio", 3.0, ">= 3x ray"),
+    "actor_nn_async_per_s": ("ratio", 3.0, ">= 3x ray"),
+    "async_actor_sync_per_s": ("ratio", 3.0, ">= 3x ray"),
+    "async_actor_async_per_s": ("ratio", 3.0, ">= 3x ray"),
     "put_large_ms": ("vs_memcpy", 1.5, "<= 1.5x memcpy"),
 }
 

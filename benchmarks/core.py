@@ -123,6 +123,17 @@ def rate_for(fn: Callable[[], Any], duration: float, warmup_s: float = 0.3) -> f
             return n / (now - t0)
 
 
+_registered: list = []
+
+
+def _register_workloads() -> None:
+    """Workload families kept in their own modules (actors, ...)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import actor_workloads
+
+    actor_workloads.register(benchmark, rate_for)
+
+
 def unit_of(metric: str) -> str:
     if metric.endswith("_per_s"):
         return "/s"
@@ -382,6 +393,9 @@ def import_impl(impl: str) -> Any:
 
 
 def select(only: str | None) -> list[Benchmark]:
+    if not _registered:
+        _registered.append(True)
+        _register_workloads()
     if not only:
         return list(BENCHMARKS.values())
     wanted = [w.strip() for w in only.split(",") if w.strip()]

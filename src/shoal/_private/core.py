@@ -324,9 +324,51 @@ class CoreRuntime:
     async def _gather_values(self, refs: list) -> list:
         return await asyncio.gather(*(self._value_of(r) for r in refs))
 
+    def _wait_owned(self, refs: list, timeout: float | None) -> list | None:
+        """Wait for objects owned here without going through the I/O loop.
+
+        A waiter is registered on each pending entry (under the table's lock, so no result
+        can slip by) and the caller sleeps on an event the I/O thread sets. Returns None if
+        some ref is not owned here, or has been freed.
+        """
+        done = threading.Event()
+        remaining = [0]
+        values: list = [None] * len(refs)
+
+        def waiter(i):
+            def set_value(v):
+                values[i] = v
+                with self.refs.lock:
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        done.set()
+            return set_value
+
+        with self.refs.lock:
+            for i, r in enumerate(refs):
+                entry = self.refs.owned.get(r._id)
+                if r._owner != self.address or entry is None:
+                    return None
+                if entry.state == READY:
+                    values[i] = entry.value
+                else:
+                    remaining[0] += 1
+                    entry.waiters.append(waiter(i))
+            if remaining[0] == 0:
+                return values
+        if not done.wait(timeout):
+            raise exc_mod.GetTimeoutError(
+                f"Get timed out: some object(s) not ready after {timeout} s.")
+        return values
+
     def get_values(self, refs: list, timeout: float | None) -> list[Value]:
         values = [self._ready_value(r) for r in refs]
         missing = [r for r, v in zip(refs, values, strict=True) if v is None]
+        if missing and self.mode == "driver":
+            got = self._wait_owned(missing, timeout)
+            if got is not None:
+                it = iter(got)
+                return [v if v is not None else next(it) for v in values]
         if missing:
             fut = asyncio.run_coroutine_threadsafe(self._gather_values(missing), self.loop)
             blocked = self.mode == "worker"

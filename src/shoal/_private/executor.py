@@ -163,7 +163,8 @@ class TaskExecutor:
             asyncio.run_coroutine_threadsafe(
                 self._finish(conn, req_id, values, contained, owner, app_err, keep), rt.loop)
         else:
-            rt.loop.call_soon_threadsafe(self._reply, conn, req_id, values, None, app_err)
+            self._reply(conn, req_id, values, None, app_err,
+                        direct=_running_loop() is not rt.loop)
 
     # -- streaming generators ---------------------------------------------------------------
     def stream(self, conn, req_id, body, gen, error=None, system=None) -> None:
@@ -189,8 +190,15 @@ class TaskExecutor:
         v = self.rt.store_value(ser, rid, body["owner_id"], replace=True)
         out: list = []
         wire = v.to_wire(out)
-        self.rt.loop.call_soon_threadsafe(_send_quiet, conn, "gen_item",
-                                          {"tid": body["tid"], "i": index, "v": wire}, out)
+        self._send_any_thread(conn, "gen_item", 0,
+                              {"tid": body["tid"], "i": index, "v": wire}, out)
+
+    def _send_any_thread(self, conn, kind, req_id, body, bufs) -> None:
+        if _running_loop() is self.rt.loop:
+            if not conn.closed:
+                conn._write(kind, req_id, body, bufs)
+        else:
+            conn.write_from_thread(kind, req_id, body, bufs)
 
     def stream_end(self, conn, req_id, body, count: int, error=None, system=None) -> None:
         if error is not None or system is not None:
@@ -201,10 +209,9 @@ class TaskExecutor:
             v = self.rt.store_value(ser, rid, body["owner_id"], replace=True)
             out: list = []
             wire = v.to_wire(out)
-            self.rt.loop.call_soon_threadsafe(_send_quiet, conn, "gen_item",
-                                              {"tid": body["tid"], "i": count, "v": wire}, out)
-        self.rt.loop.call_soon_threadsafe(conn.reply, req_id, {"r": [], "n": count,
-                                                               "app_err": False})
+            self._send_any_thread(conn, "gen_item", 0,
+                                  {"tid": body["tid"], "i": count, "v": wire}, out)
+        self._send_any_thread(conn, "r", req_id, {"r": [], "n": count, "app_err": False}, [])
 
     async def _finish(self, conn, req_id, values, contained, owner, app_err, keep) -> None:
         rt = self.rt
@@ -227,10 +234,14 @@ class TaskExecutor:
         del keep
 
     @staticmethod
-    def _reply(conn, req_id, values, contained, app_err) -> None:
+    def _reply(conn, req_id, values, contained, app_err, direct=False) -> None:
         out: list = []
-        conn.reply(req_id, {"r": [v.to_wire(out) for v in values], "app_err": app_err,
-                            "cont": contained or None}, out)
+        body = {"r": [v.to_wire(out) for v in values], "app_err": app_err,
+                "cont": contained or None}
+        if direct:
+            conn.write_from_thread("r", req_id, body, out)
+        else:
+            conn.reply(req_id, body, out)
 
     @staticmethod
     def _split_returns(result, nr: int, name: str) -> list:
@@ -267,6 +278,8 @@ class TaskExecutor:
             return serialization.serialize(plain, is_error=True)
 
 
-def _send_quiet(conn, kind, body, bufs) -> None:
-    if not conn.closed:
-        conn.send(kind, body, bufs)
+def _running_loop():
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

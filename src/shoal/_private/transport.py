@@ -17,6 +17,7 @@ import itertools
 import logging
 import os
 import struct
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,10 @@ import msgpack
 log = logging.getLogger(__name__)
 
 _HDR = struct.Struct(">II")
-_packb = msgpack.Packer(use_bin_type=True).pack
+
+
+def _packb(obj) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
 MAX_FRAME = 1 << 31
 
 
@@ -46,6 +50,15 @@ class RemoteError(Exception):
 
 
 Handler = Callable[["Connection", str, dict, list], Any]
+
+
+def _frame(kind, req_id, body, bufs) -> list:
+    lens = [b.nbytes if type(b) is memoryview else len(b) for b in bufs] if bufs else []
+    header = _packb([kind, req_id, body, lens])
+    flen = 4 + len(header) + sum(lens)
+    if not bufs:
+        return [_HDR.pack(flen, len(header)) + header]
+    return [_HDR.pack(flen, len(header)), header, *bufs]
 
 
 def _unpack(b):
@@ -72,10 +85,18 @@ class Connection(asyncio.Protocol):
         self.lost = self._loop.create_future()
         self._paused = False
         self._drain_waiters: list[asyncio.Future] = []
+        # Frames may also be written from other threads (write_from_thread); the lock keeps
+        # frames whole and, with the hand-off count, in order.
+        self._wlock = threading.Lock()
+        self._handoff = 0
+        self._fd = -1
 
     # -- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport):
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._fd = sock.fileno()
 
     def data_received(self, data):
         buf = self._buf
@@ -139,13 +160,45 @@ class Connection(asyncio.Protocol):
     def _write(self, kind: str, req_id: int, body: Any, bufs) -> None:
         if self.closed or self.transport is None:
             raise ConnectionLost("connection closed")
-        lens = [b.nbytes if type(b) is memoryview else len(b) for b in bufs] if bufs else []
-        header = _packb([kind, req_id, body, lens])
-        flen = 4 + len(header) + sum(lens)
-        if not bufs:
-            self.transport.write(_HDR.pack(flen, len(header)) + header)
-        else:
-            self.transport.writelines([_HDR.pack(flen, len(header)), header, *bufs])
+        parts = _frame(kind, req_id, body, bufs)
+        with self._wlock:
+            if self._handoff:  # frames from another thread are queued ahead: keep order
+                self._handoff += 1
+                self._loop.call_soon(self._write_handoff, b"".join(parts))
+            elif len(parts) == 1:
+                self.transport.write(parts[0])
+            else:
+                self.transport.writelines(parts)
+
+    def write_from_thread(self, kind: str, req_id: int, body: Any, bufs=()) -> None:
+        """Write a frame from a thread that is not the loop's (a worker replying).
+
+        When nothing is buffered the frame goes straight to the socket, saving a wake-up of
+        the I/O loop; otherwise it is handed to the loop, behind what is already queued.
+        """
+        data = b"".join(_frame(kind, req_id, body, bufs))
+        with self._wlock:
+            if self.closed or self.transport is None:
+                return
+            if not self._handoff and self.transport.get_write_buffer_size() == 0 \
+                    and self._fd >= 0:
+                try:
+                    n = os.write(self._fd, data)
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                except OSError:
+                    return  # the peer is gone; the loop will notice and close
+                if n == len(data):
+                    return
+                data = data[n:]
+            self._handoff += 1
+        self._loop.call_soon_threadsafe(self._write_handoff, data)
+
+    def _write_handoff(self, data: bytes) -> None:
+        with self._wlock:
+            self._handoff -= 1
+            if not self.closed and self.transport is not None:
+                self.transport.write(data)
 
     def send(self, kind: str, body: Any = None, bufs=()) -> None:
         """Send a one-way message."""
