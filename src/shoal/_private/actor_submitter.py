@@ -50,7 +50,8 @@ class ActorQueue:
         self.connecting = False
         self.dead: BaseException | None = None
         self.count = 0  # calls made and not finished, for max_pending_calls
-        self.lock = threading.Lock()
+        self.in_transit = 0  # calls handed to the loop and not yet queued here
+        self.lock = threading.RLock()
 
 
 class ActorSubmitter:
@@ -66,9 +67,30 @@ class ActorSubmitter:
                 q = self.queues.setdefault(actor_id, ActorQueue(actor_id))
         return q
 
-    # -- submission (loop thread) ---------------------------------------------------------
-    def submit(self, call: ActorCall, deps: list) -> None:
+    # -- submission ----------------------------------------------------------------------
+    def try_direct(self, call: ActorCall) -> bool:
+        """From the caller's thread: send now if the actor is connected and nothing of
+        ours is queued ahead of this call; otherwise count it in transit and say no."""
         q = self.queue(call.actor_id)
+        with q.lock:
+            conn = q.conn
+            if conn is None or conn.closed or q.pending or q.in_transit or q.connecting \
+                    or q.dead is not None:
+                q.in_transit += 1
+                return False
+            body, bufs = self._body(call)
+            call.attempt += 1
+            call.conn = conn
+            q.inflight[call.task_id] = call
+            conn.request_from_thread("actor_call", body, bufs,
+                                     lambda f: self._on_reply(q, call, f))
+        return True
+
+    def submit(self, call: ActorCall, deps: list) -> None:
+        """On the loop: queue a call that could not be sent directly."""
+        q = self.queue(call.actor_id)
+        with q.lock:
+            q.in_transit -= 1
         if q.dead is not None:
             self._fail(q, call, q.dead)
             return
@@ -113,8 +135,9 @@ class ActorSubmitter:
                 q.connecting = True
                 spawn(self._connect(q))
             return
-        while q.pending and q.pending[0].resolved:
-            self._send(q, q.pending.popleft())
+        with q.lock:
+            while q.pending and q.pending[0].resolved and q.conn is not None:
+                self._send(q, q.pending.popleft())
 
     async def _connect(self, q: ActorQueue) -> None:
         from .. import exceptions as exc_mod
@@ -138,7 +161,7 @@ class ActorSubmitter:
             q.connecting = False
         self._pump(q)
 
-    def _send(self, q: ActorQueue, call: ActorCall) -> None:
+    def _body(self, call: ActorCall) -> tuple[dict, list]:
         rt = self.rt
         bufs: list = []
         body = {
@@ -149,18 +172,21 @@ class ActorSubmitter:
         }
         if call.group:
             body["cg"] = call.group
+        return body, bufs
+
+    def _send(self, q: ActorQueue, call: ActorCall) -> None:
+        body, bufs = self._body(call)
         call.attempt += 1
         call.conn = q.conn
         q.inflight[call.task_id] = call
         try:
-            fut = q.conn.request_future("actor_call", body, bufs)
+            q.conn.request_cb("actor_call", body, bufs, lambda f: self._on_reply(q, call, f))
         except ConnectionLost:
             del q.inflight[call.task_id]
             call.attempt -= 1
             q.pending.appendleft(call)
             self.peer_lost(q.conn)
             return
-        fut.add_done_callback(lambda f: self._on_reply(q, call, f))
 
     def _on_reply(self, q: ActorQueue, call: ActorCall, fut) -> None:
         if fut.exception() is not None:
@@ -180,26 +206,31 @@ class ActorSubmitter:
     # -- failures -------------------------------------------------------------------------
     def peer_lost(self, conn) -> None:
         """The connection to an actor dropped: its process died (or is being restarted)."""
+        for q in self.queues.values():
+            if q.conn is conn:
+                with q.lock:
+                    self._requeue_lost(q, conn)
+                self._pump(q)
+
+    def _requeue_lost(self, q: ActorQueue, conn) -> None:
+        """Calls in flight on ``conn`` go back to the front of the queue, in order, if
+        max_task_retries allows; the others fail."""
         from .. import exceptions as exc_mod
 
-        for q in self.queues.values():
-            if q.conn is not conn:
+        q.conn = None
+        retry = []
+        for call in list(q.inflight.values()):
+            if call.conn is not conn:
                 continue
-            q.conn = None
-            retry = []
-            for call in list(q.inflight.values()):
-                if call.conn is not conn:
-                    continue
-                del q.inflight[call.task_id]
-                if call.max_retries < 0 or call.attempt <= call.max_retries:
-                    retry.append(call)
-                else:
-                    self._fail(q, call, exc_mod.ActorDiedError(
-                        f"The actor {q.actor_id.hex()} died while running {call.name}; "
-                        f"max_task_retries={call.max_retries} does not allow a retry.",
-                        actor_id=q.actor_id.hex()))
-            q.pending.extendleft(reversed(retry))
-            self._pump(q)
+            del q.inflight[call.task_id]
+            if call.max_retries < 0 or call.attempt <= call.max_retries:
+                retry.append(call)
+            else:
+                self._fail(q, call, exc_mod.ActorDiedError(
+                    f"The actor {q.actor_id.hex()} died while running {call.name}; "
+                    f"max_task_retries={call.max_retries} does not allow a retry.",
+                    actor_id=q.actor_id.hex()))
+        q.pending.extendleft(reversed(retry))
 
     def _fail(self, q: ActorQueue, call: ActorCall, err: BaseException) -> None:
         self._finish_count(q)

@@ -488,6 +488,11 @@ class CoreRuntime:
 
     def submit_actor_call(self, call, deps: list) -> None:
         """Queue an actor call from a user thread (in order with the caller's other calls)."""
+        if not deps and self.actor_submitter.try_direct(call):
+            return
+        if deps:
+            with self.actor_submitter.queue(call.actor_id).lock:
+                self.actor_submitter.queue(call.actor_id).in_transit += 1
         self._submissions.append((self.actor_submitter.submit, call, deps))
         if not self._submit_scheduled:
             self._submit_scheduled = True

@@ -174,7 +174,8 @@ class Submitter:
         lw.inflight += 1
         self.running[spec.task_id] = spec
         try:
-            fut = lw.conn.request_future("push_task", body, bufs)
+            lw.conn.request_cb("push_task", body, bufs,
+                               lambda f: self._on_reply(ks, lw, spec, f))
         except ConnectionLost:
             lw.inflight -= 1
             self.running.pop(spec.task_id, None)
@@ -184,7 +185,6 @@ class Submitter:
             spec.attempt -= 1
             self._pump(ks)
             return
-        fut.add_done_callback(lambda f: self._on_reply(ks, lw, spec, f))
 
     def _on_reply(self, ks: KeyState, lw: LeasedWorker, spec: TaskSpec, fut) -> None:
         lw.inflight -= 1

@@ -52,6 +52,24 @@ class RemoteError(Exception):
 Handler = Callable[["Connection", str, dict, list], Any]
 
 
+class Reply:
+    """The outcome of a request answered through a callback (``request_cb``)."""
+
+    __slots__ = ("_value", "_error")
+
+    def __init__(self, value=None, error: BaseException | None = None):
+        self._value = value
+        self._error = error
+
+    def exception(self) -> BaseException | None:
+        return self._error
+
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def _frame(kind, req_id, body, bufs) -> list:
     lens = [b.nbytes if type(b) is memoryview else len(b) for b in bufs] if bufs else []
     header = _packb([kind, req_id, body, lens])
@@ -131,8 +149,13 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc):
         self.closed = True
         err = ConnectionLost(f"connection to {self.peer.get('role', 'peer')} lost")
-        for fut in self._pending.values():
-            if not fut.done():
+        for fut in list(self._pending.values()):
+            if callable(fut):
+                try:
+                    fut(Reply(error=err))
+                except Exception:
+                    log.exception("reply callback failed")
+            elif not fut.done():
                 fut.set_exception(err)
         self._pending.clear()
         for w in self._drain_waiters:
@@ -204,6 +227,24 @@ class Connection(asyncio.Protocol):
         """Send a one-way message."""
         self._write(kind, 0, body, bufs)
 
+    def request_from_thread(self, kind: str, body: Any, bufs, on_reply) -> None:
+        """Send a request from a thread that is not the loop's; ``on_reply(future)`` runs
+        on the loop when the answer (or the connection's loss) comes."""
+        req_id = next(self._ids)
+        self._pending[req_id] = on_reply  # before sending: the reply cannot precede it
+        self.write_from_thread(kind, req_id, body, bufs)
+
+    def request_cb(self, kind: str, body: Any, bufs, on_reply) -> None:
+        """Send a request from the loop; ``on_reply(Reply)`` is called as soon as the answer
+        (or the connection's loss) arrives."""
+        req_id = next(self._ids)
+        self._pending[req_id] = on_reply
+        try:
+            self._write(kind, req_id, body, bufs)
+        except ConnectionLost:
+            del self._pending[req_id]
+            raise
+
     def request_future(self, kind: str, body: Any = None, bufs=()) -> asyncio.Future:
         req_id = next(self._ids)
         fut = self._loop.create_future()
@@ -244,7 +285,12 @@ class Connection(asyncio.Protocol):
     def _dispatch(self, kind, req_id, body, bufs):
         if kind == "r" or kind == "e":
             fut = self._pending.pop(req_id, None)
-            if fut is None or fut.done():
+            if fut is None:
+                return
+            if callable(fut):  # request_cb: answer now, no extra turn of the loop
+                fut(Reply((body, bufs)) if kind == "r" else Reply(error=RemoteError(body)))
+                return
+            if fut.done():
                 return
             if kind == "r":
                 fut.set_result((body, bufs))
