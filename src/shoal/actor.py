@@ -17,6 +17,7 @@ from ._private import serialization
 from ._private.actor_submitter import ActorCall
 from ._private.ids import ActorID
 from .remote_function import _prepare_args
+from .util.scheduling_strategies import to_wire
 
 _HANDLE_MARK = b"\x00" * 8 + b"ACTR"
 
@@ -139,6 +140,7 @@ class ActorClass:
             "aid": aid, "fid": fid, "resources": resources, "place": place,
             "kw": list(kwargs), "meta": self._meta, "opts": public_opts, "res": resources,
             "owner": rt.address, "owner_id": rt.worker_id,
+            "strategy": to_wire(opts.get("scheduling_strategy")),
         }
         rt.create_actor(spec, data, spec_args, deps)
         return ActorHandle(aid, self._name, self._meta, public_opts, scope)

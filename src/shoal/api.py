@@ -106,6 +106,7 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
                 num_cpus=num_cpus, num_gpus=num_gpus, resources=resources,
                 object_store_memory=object_store_memory)
             sess, node_address = head.session, head.node_address
+            info = head.info
             _local_head = head
         else:
             if num_cpus is not None or num_gpus is not None or resources is not None:
@@ -115,12 +116,15 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
             import json
 
             with open(os.path.join(sess.path, "address.json")) as f:
-                node_address = json.load(f)["node_address"]
+                info = json.load(f)
+            node_address = info["node_address"]
         try:
             rt = CoreRuntime(
                 mode="driver", session_dir=sess.path, session_tag=sess.tag,
                 node_address=node_address, node_id=b"", token=sess.read_token(),
                 worker_id=os.urandom(28), namespace=namespace or _anonymous_namespace(),
+                node_ip=info.get("node_ip") if "tcp:" in node_address else None,
+                head_address=info.get("head_address"),
             )
             rt.start()
             info = rt.call(rt.node_conn.request("node_info", {}))[0]

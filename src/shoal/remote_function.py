@@ -12,6 +12,7 @@ from ._private.config import config
 from ._private.ownership import Value
 from ._private.submitter import TaskSpec
 from .object_ref import ObjectRef
+from .util.scheduling_strategies import to_wire
 
 
 class RemoteFunction:
@@ -94,6 +95,7 @@ class RemoteFunction:
             resources=opt_mod.resource_demand(opts),
             max_retries=config.default_max_retries if max_retries is None else max_retries,
             retry_exceptions=opts.get("retry_exceptions") or False, hold=hold,
+            strategy=to_wire(opts.get("scheduling_strategy")),
         )
         if streaming:
             from ._private.generator import ObjectRefGenerator

@@ -465,3 +465,13 @@ def test_pool_grows_only_to_what_fits_at_once():
     assert not [a for a in actions if isinstance(a, StartWorker)]
     grants = [a for a in node.register_started() if isinstance(a, Grant)]
     assert len(grants) == 2 and len(node.sched.workers) == 2
+
+
+def test_fits_after_queue_counts_requests_not_yet_granted():
+    node = Node({"CPU": 2}, max_workers=8)
+    node.spawn()
+    node.spawn()  # both still starting: requests queue without taking resources
+    for _ in range(2):
+        node.apply(node.sched.request_lease(LeaseRequest(next(node._lids), rs(CPU=1))))
+    assert node.sched.resources.can_fit(rs(CPU=1))  # nothing granted yet...
+    assert not node.sched.fits_after_queue(rs(CPU=1))  # ...but both CPUs are spoken for

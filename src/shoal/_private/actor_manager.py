@@ -11,14 +11,17 @@ import asyncio
 import logging
 
 from . import actor_table as at
+from . import cluster_policy
 from .aio import spawn
+from .resources import ResourceSet
 from .transport import Connection, ConnectionLost, RemoteError, connect
 
 log = logging.getLogger(__name__)
 
 
 class ActorManager:
-    def __init__(self, token: bytes):
+    def __init__(self, token: bytes, store=None):
+        self.store = store  # the control store (for the node table)
         self.table = at.ActorTable()
         self.token = token
         self.node_links: dict[bytes, object] = {}  # node id -> node daemon link
@@ -103,21 +106,58 @@ class ActorManager:
                 for w in a.waiters:
                     w(a.entry)
 
-    def _pick_node(self, e: at.ActorEntry):
-        for link in self.node_links.values():
-            return link
-        return None
+    def _pick_node(self, e: at.ActorEntry) -> bytes | None:
+        """The node to ask first: the policy's choice over the nodes the head knows."""
+        store = self.store
+        if store is None or not self.node_links:
+            return next(iter(self.node_links), None)
+        me = store.local_daemon.node_id if store.local_daemon is not None else None
+        view = cluster_policy.ClusterView(me or b"")
+        for n in store.nodes.values():
+            view.update(n.node_id, n.address, n.total, n.available, n.alive)
+        spec = e.spec or {}
+        needs = ResourceSet(spec.get("place") or spec.get("resources") or {})
+        strategy = spec.get("strategy")
+        mine = view.nodes.get(me)
+        try:
+            where = cluster_policy.choose(
+                view, needs, strategy,
+                local_fits_now=mine is not None and needs.fits_in(mine.available))
+        except cluster_policy.Unschedulable:
+            return None
+        if where in (cluster_policy.LOCAL, cluster_policy.INFEASIBLE):
+            return me if me in self.node_links else next(iter(self.node_links), None)
+        return where if where in self.node_links else next(iter(self.node_links), None)
 
     async def _lease(self, e: at.ActorEntry) -> None:
-        link = self._pick_node(e)
-        if link is None:
-            log.error("no node to place actor %s on", e.actor_id.hex())
-            return
+        """Lease a dedicated worker for ``e``, following spillbacks, retrying on node loss."""
         spec = e.spec or {}
-        grant = await link.lease_worker({
-            "resources": spec.get("resources") or {}, "place": spec.get("place"),
-            "dedicated": True, "job_id": e.job_id,
-        })
+        body = {"resources": spec.get("resources") or {}, "place": spec.get("place"),
+                "dedicated": True, "job_id": e.job_id, "spilled": True}
+        node_id = self._pick_node(e)
+        grant = None
+        for _ in range(100):
+            link = self.node_links.get(node_id) if node_id is not None else None
+            if link is None:
+                await asyncio.sleep(0.5)  # no node can take it yet: wait for one to join
+                node_id = self._pick_node(e)
+                continue
+            try:
+                grant = await link.lease_worker(body)
+            except (ConnectionLost, RemoteError, cluster_policy.Unschedulable) as err:
+                log.warning("lease for actor %s on node %s failed: %s", e.actor_id.hex(),
+                            node_id.hex()[:12], err)
+                node_id = self._pick_node(e)
+                continue
+            if "spillback" in grant:
+                node_id = grant["node_id"]
+                continue
+            break
+        if grant is None or "spillback" in grant or e.state == at.DEAD:
+            if grant is not None and "lease_id" in grant:
+                self.node_links[node_id].return_lease({"lease_id": grant["lease_id"],
+                                                       "kill": True})
+            return
         self.leases[grant["worker_id"]] = (link, grant["lease_id"])
         self.grants[e.actor_id] = grant
         link.set_worker_job(grant["worker_id"], e.job_id)
@@ -160,6 +200,17 @@ class ActorManager:
         if held is not None:
             link, lease_id = held
             link.return_lease({"lease_id": lease_id, "kill": True})
+
+    def node_died(self, node_id: bytes) -> None:
+        """Actors on a dead node have died with it (restarted elsewhere if they may)."""
+        for e in list(self.table.actors.values()):
+            if e.node_id == node_id and e.worker_id is not None and e.state != at.DEAD:
+                conn = self.worker_conns.pop(e.actor_id, None)
+                if conn is not None:
+                    conn.close()
+                self.leases.pop(e.worker_id, None)
+                self._run(self.table.worker_died(e.actor_id, e.worker_id,
+                                                 "The node running the actor died."))
 
     def _kill(self, a: at.Kill) -> None:
         conn = self.worker_conns.get(a.entry.actor_id)

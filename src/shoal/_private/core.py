@@ -12,12 +12,13 @@ import collections
 import concurrent.futures
 import logging
 import os
+import socket
 import sys
 import threading
 
 from .. import exceptions as exc_mod
 from ..object_ref import ObjectRef
-from . import object_store, serialization
+from . import object_store, serialization, transport
 from .actor_submitter import ActorSubmitter
 from .aio import spawn
 from .config import config
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 class CoreRuntime:
     def __init__(self, *, mode: str, session_dir: str, session_tag: str, node_address: str,
                  node_id: bytes, token: bytes, worker_id: bytes, namespace: str = "",
-                 job_id: int | None = None):
+                 job_id: int | None = None, node_ip: str | None = None,
+                 head_address: str | None = None):
         self.mode = mode  # "driver" or "worker"
         self.session_dir = session_dir
         self.session_tag = session_tag
@@ -46,7 +48,18 @@ class CoreRuntime:
         self.ids = IdSource()
         sock = os.path.join(session_dir, "sockets", f"{mode[0]}_{worker_id.hex()[:12]}.sock")
         self.sock_path = sock
-        self.address = "unix:" + sock
+        # In a cluster, peers on other nodes reach us over TCP at our node's IP; the socket
+        # is bound now so that our address (our identity as an owner) is known from the start.
+        self.node_ip = node_ip
+        self.head_address = head_address
+        self._tcp_sock = None
+        tcp = None
+        if node_ip is not None:
+            transport.LOCAL_IP["ip"] = node_ip
+            self._tcp_sock = socket.create_server((node_ip, 0))
+            tcp = f"{node_ip}:{self._tcp_sock.getsockname()[1]}"
+        self.address = transport.join_address(tcp, sock)
+        self.node_addresses: dict[bytes, str] = {}  # node id -> node daemon address
         self.refs = RefTable(self.address)
         self.submitter = Submitter(self)
         self.actor_submitter = ActorSubmitter(self)
@@ -84,14 +97,24 @@ class CoreRuntime:
 
     async def _start(self) -> None:
         self.server = await serve_unix(self.sock_path, self._handle, self.token)
-        self.node_conn = await connect(
-            self.node_address, self.token, self._handle,
-            hello={"role": self.mode, "address": self.address}, timeout=config.connect_timeout_s,
-        )
+        if self._tcp_sock is not None:
+            self.tcp_server = await self.loop.create_server(
+                lambda: transport.Connection(self._handle, self.token, server=True),
+                sock=self._tcp_sock)
+        hello = {"role": self.mode, "address": self.address}
+        self.node_conn = await connect(self.node_address, self.token, self._handle,
+                                       hello=hello, timeout=config.connect_timeout_s)
         self.node_conn.close_callbacks.append(self._node_lost)
-        self.head_conn = self.node_conn
+        head = self.head_address
+        if head and head not in (self.node_address,
+                                 transport.split_address(self.node_address)[0]):
+            self.head_conn = await connect(head, self.token, self._handle, hello=hello,
+                                           timeout=config.connect_timeout_s)
+            self.head_conn.close_callbacks.append(self._node_lost)
+        else:
+            self.head_conn = self.node_conn
         if self.mode == "driver":
-            body, _ = await self.node_conn.request(
+            body, _ = await self.head_conn.request(
                 "register_job", {"pid": os.getpid(), "namespace": self.namespace})
             self.job_id = body["job_id"]
             if config.log_to_driver:
@@ -119,6 +142,10 @@ class CoreRuntime:
         self._flush_frees()
         if self.server is not None:
             self.server.close()
+        if getattr(self, "tcp_server", None) is not None:
+            self.tcp_server.close()
+        if self.head_conn is not None and self.head_conn is not self.node_conn:
+            self.head_conn.close()
         for conn in list(self.peers.values()):
             conn.close()
         if self.node_conn is not None:
@@ -205,20 +232,44 @@ class CoreRuntime:
     def _flush_frees(self) -> None:
         self._frees_scheduled = False
         actions, self._pending_frees = self._pending_frees, []
-        paths = []
+        paths: dict[bytes | None, list] = {}
         for a in actions:
             if isinstance(a, Free):
                 v = a.entry.value
                 if v is not None and v.path is not None:
-                    paths.append(v.path)
+                    paths.setdefault(v.node_id, []).append(v.path)
                 if a.entry.actor_id is not None and self.head_conn is not None \
                         and not self.head_conn.closed:
                     self.head_conn.send("actor_out_of_scope", {"aid": a.entry.actor_id})
             elif isinstance(a, ReleaseBorrow):
                 spawn(self._send_peer(a.owner, "remove_borrower",
                                                       {"oid": a.oid, "borrower": self.address}))
-        if paths:
+        for node_id, ps in paths.items():
+            self.free_on_node(node_id, ps)
+
+    def free_on_node(self, node_id: bytes | None, paths: list) -> None:
+        """Free segments on the node holding them (its daemon frees replicas elsewhere)."""
+        if node_id in (None, self.node_id):
             self.node_send("free", {"paths": paths})
+        else:
+            spawn(self._free_remote(node_id, paths))
+
+    async def _free_remote(self, node_id: bytes, paths: list) -> None:
+        try:
+            address = await self.node_address_of(node_id)
+            if address is not None:
+                (await self.peer(address)).send("free", {"paths": paths})
+        except (ConnectionLost, OSError, RemoteError):
+            pass  # that node is gone, and its store with it
+
+    async def node_address_of(self, node_id: bytes) -> str | None:
+        address = self.node_addresses.get(node_id)
+        if address is None:
+            body, _ = await self.head_conn.request("get_nodes", {})
+            for n in body["nodes"]:
+                self.node_addresses[n["node_id"]] = n["address"]
+            address = self.node_addresses.get(node_id)
+        return address
 
     async def _send_peer(self, address: str, kind: str, body: dict) -> None:
         try:
@@ -262,12 +313,24 @@ class CoreRuntime:
     def materialize(self, v: Value):
         """Deserialize a Value (zero-copy for shm segments on this node)."""
         if v.path is not None:
+            path = v.path
+            if v.node_id is not None and v.node_id != self.node_id:
+                path = self.call(self._pull(v))
             try:
-                meta, bufs, _flags = object_store.read_segment(v.path)
+                meta, bufs, _flags = object_store.read_segment(path)
             except FileNotFoundError:
                 raise exc_mod.ObjectLostError(os.path.basename(v.path).rsplit("-", 1)[-1])
             return serialization.deserialize(meta, bufs)
         return serialization.deserialize(v.meta, v.bufs)
+
+    async def _pull(self, v: Value) -> str:
+        """Have our node daemon fetch a segment held by another node; its local path."""
+        try:
+            body, _ = await self.node_conn.request("pull_object", {
+                "path": v.path, "node_id": v.node_id, "size": v.size})
+        except RemoteError as e:
+            raise exc_mod.ObjectLostError(os.path.basename(v.path).rsplit("-", 1)[-1]) from e
+        return body["path"]
 
     def put(self, value, *, _owner_id=None) -> ObjectRef:
         if isinstance(value, ObjectRef):
@@ -529,7 +592,7 @@ class CoreRuntime:
         v = Value.from_wire(body["v"], bufs)
         if gen is None:  # nobody iterates any more
             if v.path is not None:
-                self.node_send("free", {"paths": [v.path]})
+                self.free_on_node(v.node_id, [v.path])
             return
         rid = body["tid"] + body["i"].to_bytes(4, "big")
         self.refs.new_owned(rid, body["tid"])
@@ -566,6 +629,8 @@ class CoreRuntime:
             return False
         if allow is True:
             return True
+        if v.path is not None and v.node_id not in (None, self.node_id):
+            return True  # a remote error value: fetching it here would block the I/O loop
         try:
             err = self.materialize(v)
         except Exception:
@@ -600,7 +665,7 @@ class CoreRuntime:
         waiters = self.refs.set_value(oid, v, contains)
         if waiters is None:
             if v.path is not None:  # nobody wants it any more
-                self.node_send("free", {"paths": [v.path]})
+                self.free_on_node(v.node_id, [v.path])
             return
         for w in waiters:
             w(v)

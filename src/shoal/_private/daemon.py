@@ -17,26 +17,15 @@ import signal
 import sys
 
 from . import session as session_mod
+from . import transport
 from .aio import spawn
 from .config import config
 from .head import ControlStore
+from .head_link import LocalHeadLink, RemoteHeadLink
 from .node import NodeDaemon
-from .transport import serve_unix
+from .transport import AuthError, connect, serve_tcp, serve_unix
 
 log = logging.getLogger("shoal.daemon")
-
-
-class LocalHeadLink:
-    """The node daemon's view of a control store living in the same process."""
-
-    def __init__(self, store: ControlStore):
-        self.store = store
-
-    async def register_node(self, body: dict) -> None:
-        self.store.register_node(body, None)
-
-    def update_resources(self, body: dict) -> None:
-        self.store.update_resources(body)
 
 
 def default_memory(memory: float, store: float) -> dict:
@@ -57,6 +46,22 @@ def default_memory(memory: float, store: float) -> dict:
     return {"memory": float(int(memory)), "object_store_memory": float(int(store))}
 
 
+class StartError(Exception):
+    """The daemon cannot start; the message says why, for the person who started it."""
+
+
+async def _join_head(head_address: str, token: bytes, handler, hello: dict):
+    try:
+        return await connect(head_address, token, handler, hello=hello,
+                             timeout=config.connect_timeout_s)
+    except AuthError:
+        raise StartError(f"the head at {head_address} refused this node: wrong cluster token "
+                         "(pass the token printed by `shoal start --head`)") from None
+    except (TimeoutError, OSError, ConnectionError) as e:
+        raise StartError(f"could not connect to the head at {head_address}: "
+                         f"{e.strerror if isinstance(e, OSError) and e.strerror else e}") from None
+
+
 async def run(args) -> None:
     sess = session_mod.Session.open(args.session_dir)
     token = sess.read_token()
@@ -70,24 +75,50 @@ async def run(args) -> None:
     total[f"node:{args.ip}"] = 1.0
     if args.head:
         total["node:__internal_head__"] = 1.0
+    transport.LOCAL_IP["ip"] = args.ip
+    cluster = args.port is not None or bool(args.head_address)
 
     store = ControlStore(token) if args.head else None
-    node_addr = "unix:" + sess.socket_path("node")
-    daemon = NodeDaemon(
-        node_id=node_id, session_dir=sess.path, session_tag=sess.tag, address=node_addr,
-        ip=args.ip, total=total, head=LocalHeadLink(store), token=token, is_head=args.head,
-    )
+    head_conn = None
+    daemon_ref: list = []
 
     def handler(conn, kind, body, bufs, req_id):
         if store is not None and store.handle(conn, kind, body, bufs, req_id):
-            return
-        if daemon.handle(conn, kind, body, bufs, req_id):
-            return
+            return None
+        if daemon_ref and daemon_ref[0].handle(conn, kind, body, bufs, req_id):
+            return None
         conn.reply_error(req_id, f"unknown message {kind!r}")
+        return None
 
-    if store is not None:
-        store.actors.node_links[node_id] = daemon
-    server = await serve_unix(sess.socket_path("node"), handler, token)
+    unix_path = sess.socket_path("node")
+    servers = [await serve_unix(unix_path, handler, token)]
+    tcp = None
+    if cluster:
+        try:
+            srv = await serve_tcp(args.ip, args.port or 0, handler, token)
+        except OSError as e:
+            raise StartError(f"cannot listen on {args.ip}:{args.port}: "
+                             f"{e.strerror or e} (is the port already in use?)") from None
+        servers.append(srv)
+        tcp = f"{args.ip}:{srv.sockets[0].getsockname()[1]}"
+    node_addr = transport.join_address(tcp, unix_path)
+    if args.head_address:
+        head_conn = await _join_head(args.head_address, token, handler,
+                                     {"role": "node", "address": node_addr})
+        head = RemoteHeadLink(head_conn)
+        head_address = args.head_address
+    else:
+        head = None
+        head_address = tcp or node_addr
+    daemon = NodeDaemon(
+        node_id=node_id, session_dir=sess.path, session_tag=sess.tag, address=node_addr,
+        ip=args.ip, total=total, head=head, token=token, is_head=args.head,
+    )
+    daemon_ref.append(daemon)
+    if head is None:
+        daemon.head = LocalHeadLink(store, daemon)
+    if cluster:
+        daemon.worker_env = {"SHOAL_NODE_IP": args.ip, "SHOAL_HEAD_ADDRESS": head_address}
     prestart = config.prestart_workers
     await daemon.start(int(args.num_cpus) if prestart < 0 else prestart)
 
@@ -97,12 +128,18 @@ async def run(args) -> None:
         loop.add_signal_handler(sig, stop.set)
     if args.watch_stdin:
         spawn(_watch_stdin(stop))
-    sess.write_address({"node_address": node_addr, "head_address": node_addr,
-                        "pid": os.getpid(), "node_id": node_id.hex()})
-    print("READY " + json.dumps({"node_address": node_addr, "node_id": node_id.hex(),
-                                 "pid": os.getpid()}), flush=True)
+    if head_conn is not None:
+        head_conn.close_callbacks.append(lambda _c: stop.set())  # the head went away
+        spawn(daemon.heartbeat(config.heartbeat_interval_s))
+    if store is not None and cluster:
+        spawn(store.monitor(config.node_dead_timeout_s, config.heartbeat_interval_s / 2))
+    info = {"node_address": node_addr, "head_address": head_address, "pid": os.getpid(),
+            "node_id": node_id.hex(), "node_ip": args.ip, "is_head": args.head}
+    sess.write_address(info)
+    print("READY " + json.dumps(info), flush=True)
     await stop.wait()
-    server.close()
+    for srv in servers:
+        srv.close()
     await daemon.stop()
     sess.cleanup_sockets()
 
@@ -128,6 +165,10 @@ def main(argv=None) -> None:
     p.add_argument("--node-id", default="")
     p.add_argument("--ip", default="127.0.0.1")
     p.add_argument("--watch-stdin", action="store_true")
+    p.add_argument("--port", type=int, default=None,
+                   help="listen on TCP at this port (0: any); enables cluster mode")
+    p.add_argument("--head-address", default="",
+                   help="HOST:PORT of the head to join (a non-head node)")
     args = p.parse_args(argv)
     logging.basicConfig(
         filename=os.path.join(args.session_dir, "logs", "head.log" if args.head else "node.log"),
@@ -135,10 +176,14 @@ def main(argv=None) -> None:
     )
     try:
         asyncio.run(run(args))
-    except Exception:
+    except StartError as e:
+        log.error("cannot start: %s", e)
+        print(f"FAILED {e}", flush=True)
+        sys.exit(1)
+    except Exception as e:
         log.exception("daemon failed")
-        print("FAILED see logs in " + args.session_dir, flush=True)
-        raise
+        print(f"FAILED {type(e).__name__}: {e} (see the logs in {args.session_dir})", flush=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ internal key-value store. Node daemons and drivers talk to it with the messages 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
 
 from .actor_manager import ActorManager
+from .head_link import RemoteNodeLink
 from .transport import Connection
 
 log = logging.getLogger(__name__)
@@ -54,15 +56,17 @@ class JobEntry:
 
 class ControlStore:
     def __init__(self, token: bytes = b"") -> None:
-        self.actors = ActorManager(token)
+        self.actors = ActorManager(token, self)
         self.nodes: dict[bytes, NodeEntry] = {}
         self.jobs: dict[int, JobEntry] = {}
         self.kv: dict[tuple[str, bytes], bytes] = {}
         self._next_job = 1
         self.subscribers: set[Connection] = set()
+        self.local_daemon = None  # the head's own node daemon (same process)
+        self._view_scheduled = False
 
     # -- nodes ----------------------------------------------------------------------------
-    def register_node(self, body: dict, conn: Connection | None) -> dict:
+    def register_node(self, body: dict, conn: Connection | None, local=None) -> dict:
         entry = NodeEntry(
             node_id=body["node_id"],
             address=body["address"],
@@ -73,23 +77,74 @@ class ControlStore:
         )
         entry.conn = conn
         self.nodes[entry.node_id] = entry
-        if conn is not None:
+        if local is not None:
+            self.local_daemon = local
+            self.actors.node_links[entry.node_id] = local
+        elif conn is not None:
+            self.actors.node_links[entry.node_id] = RemoteNodeLink(conn, entry.node_id)
+            conn.state["node_id"] = entry.node_id
             conn.close_callbacks.append(lambda _c: self.node_gone(entry.node_id))
+            log.info("node %s joined from %s", entry.node_id.hex()[:12], entry.ip)
         self._publish({"node": entry.public()})
-        return {"ok": True}
+        self._schedule_view()
+        return {"ok": True, "nodes": self.node_list()}
 
-    def node_gone(self, node_id: bytes) -> None:
+    def node_gone(self, node_id: bytes, why: str = "its connection closed") -> None:
         entry = self.nodes.get(node_id)
-        if entry is not None and entry.alive:
-            entry.alive = False
-            entry.available = {}
-            self._publish({"node": entry.public()})
+        if entry is None or not entry.alive:
+            return
+        log.warning("node %s is dead: %s", node_id.hex()[:12], why)
+        entry.alive = False
+        entry.available = {}
+        self.actors.node_links.pop(node_id, None)
+        if entry.conn is not None:
+            entry.conn.close()
+        self.actors.node_died(node_id)
+        self._publish({"node": entry.public()})
+        self._schedule_view()
+
+    async def monitor(self, timeout: float, interval: float) -> None:
+        """Mark nodes dead when their heartbeats stop for ``timeout`` seconds."""
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for entry in list(self.nodes.values()):
+                if entry.alive and entry.conn is not None and now - entry.last_seen > timeout:
+                    self.node_gone(entry.node_id, f"no heartbeat for {timeout:.1f} s")
 
     def update_resources(self, body: dict) -> None:
         entry = self.nodes.get(body["node_id"])
-        if entry is not None:
+        if entry is not None and entry.alive:
+            changed = entry.available != body["available"]
             entry.available = body["available"]
             entry.last_seen = time.monotonic()
+            if changed:
+                self._schedule_view()
+
+    def _schedule_view(self) -> None:
+        if not self._view_scheduled:
+            self._view_scheduled = True
+            asyncio.get_running_loop().call_later(0.01, self._broadcast_view)
+
+    def _broadcast_view(self) -> None:
+        """Every node daemon learns every node's resources (for spillback decisions)."""
+        self._view_scheduled = False
+        nodes = self.node_list()
+        if self.local_daemon is not None:
+            self.local_daemon.on_cluster_view(nodes)
+        for entry in self.nodes.values():
+            if entry.alive and entry.conn is not None and not entry.conn.closed:
+                entry.conn.send("cluster_view", {"nodes": nodes})
+
+    def local_message(self, kind: str, body: dict) -> None:
+        """A message from the head's own node daemon (see handle for the remote form)."""
+        if kind == "job_log":
+            self._forward_log(body)
+
+    def _forward_log(self, body: dict) -> None:
+        job = self.jobs.get(body.get("job_id"))
+        if job is not None and job.conn is not None and not job.conn.closed:
+            job.conn.send("log_lines", body)
 
     def node_list(self) -> list[dict]:
         return [n.public() for n in self.nodes.values()]
@@ -139,6 +194,8 @@ class ControlStore:
             conn.reply(req_id, self.register_node(body, conn))
         elif kind == "node_resources":
             self.update_resources(body)
+        elif kind == "job_log":
+            self._forward_log(body)
         elif kind == "register_job":
             conn.reply(req_id, self.register_job(body, conn))
         elif kind == "get_nodes":

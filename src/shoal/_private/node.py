@@ -15,11 +15,12 @@ import os
 import signal
 import sys
 
-from . import object_store, scheduler
+from . import cluster_policy, object_store, scheduler
 from .aio import spawn
 from .config import config
+from .object_transfer import ObjectTransfer
 from .resources import NodeResources, ResourceSet
-from .transport import Connection
+from .transport import Connection, ConnectionLost, RemoteError, connect
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +65,53 @@ class NodeDaemon:
         self.log_subscribers: dict[int, set[Connection]] = {}
         self.stopping = False
         self._worker_seq = itertools.count(1)
+        self.view = cluster_policy.ClusterView(node_id)
+        self.view.update(node_id, address, self.res.total.to_dict(),
+                         self.res.available.to_dict(), True)
+        self.transfer = ObjectTransfer(self)
+        self.peers: dict[str, Connection] = {}
+        self.worker_env: dict[str, str] = {}  # extra environment for workers (cluster mode)
+        self._report_scheduled = False
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, prestart: int) -> None:
         await self.head.register_node({
             "node_id": self.node_id, "address": self.address, "ip": self.ip,
             "total": self.res.total.to_dict(), "is_head": self.is_head,
+            "session_dir": self.session_dir,
         })
         for _ in range(prestart):
             self._start_worker()
+
+    async def heartbeat(self, interval: float) -> None:
+        """Report resources to the head periodically: the head's proof we are alive."""
+        while not self.stopping:
+            self._send_report()
+            await asyncio.sleep(interval)
+
+    def on_cluster_view(self, nodes: list[dict]) -> None:
+        for n in nodes:
+            if n["node_id"] == self.node_id:
+                continue
+            self.view.update(n["node_id"], n["address"], n["total"], n["available"],
+                             n["alive"])
+
+    async def peer(self, address: str) -> Connection:
+        conn = self.peers.get(address)
+        if conn is None or conn.closed:
+            conn = await connect(address, self.token, self._peer_handler,
+                                 hello={"role": "node", "address": self.address})
+            self.peers[address] = conn
+        return conn
+
+    def _peer_handler(self, conn, kind, body, bufs, req_id):
+        self.handle(conn, kind, body, bufs, req_id)
+
+    async def send_to_node(self, address: str, kind: str, body: dict) -> None:
+        try:
+            (await self.peer(address)).send(kind, body)
+        except (OSError, ConnectionError, ConnectionLost):
+            pass
 
     async def stop(self) -> None:
         self.stopping = True
@@ -107,6 +146,7 @@ class NodeDaemon:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         env["SHOAL_SESSION_DIR"] = self.session_dir
+        env.update(self.worker_env)
         cmd = [sys.executable, "-m", "shoal._private.worker_main",
                "--node-address", self.address, "--worker-id", worker_id.hex(),
                "--node-id", self.node_id.hex(), "--session-tag", self.session_tag]
@@ -172,9 +212,30 @@ class NodeDaemon:
     # -- leases ---------------------------------------------------------------------------
     def request_lease(self, body: dict, *, conn: Connection | None = None, req_id: int = 0,
                       future: asyncio.Future | None = None) -> int:
-        """Queue a lease request; the answer goes to ``conn`` (a reply) or ``future``."""
+        """Queue a lease request; the answer goes to ``conn`` (a reply) or ``future``.
+
+        In a cluster the policy may send it elsewhere: the answer is then a *spillback*
+        naming the node daemon to ask instead.
+        """
         lease_id = next(self.lease_ids)
         place = body.get("place")
+        if len(self.view.nodes) > 1 or body.get("strategy") not in (None, "DEFAULT"):
+            needs = ResourceSet(place or body.get("resources") or {})
+            demand = ResourceSet(body.get("resources") or {})
+            try:
+                where = cluster_policy.choose(
+                    self.view, needs, body.get("strategy"),
+                    local_fits_now=self.sched.fits_after_queue(needs)
+                    and self.res.can_fit(demand),
+                    spilled=bool(body.get("spilled")))
+            except cluster_policy.Unschedulable as e:
+                self._answer(conn, req_id, future, error=str(e))
+                return lease_id
+            if where not in (cluster_policy.LOCAL, cluster_policy.INFEASIBLE):
+                target = self.view.nodes[where]
+                self._answer(conn, req_id, future,
+                             grant={"spillback": target.address, "node_id": where})
+                return lease_id
         req = scheduler.LeaseRequest(
             lease_id, ResourceSet(body.get("resources") or {}), owner=conn,
             dedicated=bool(body.get("dedicated")), place=ResourceSet(place) if place else None,
@@ -183,8 +244,25 @@ class NodeDaemon:
         self.pending_replies[lease_id] = (conn, req_id, future)
         if conn is not None:
             conn.state.setdefault("lease_requests", set()).add(lease_id)
+            if not conn.state.get("owner_watch"):
+                conn.state["owner_watch"] = True
+                conn.close_callbacks.append(self.owner_gone)
         self._apply(self.sched.request_lease(req))
         return lease_id
+
+    @staticmethod
+    def _answer(conn, req_id, future, *, grant=None, error=None) -> None:
+        if future is not None:
+            if not future.done():
+                if error is not None:
+                    future.set_exception(cluster_policy.Unschedulable(error))
+                else:
+                    future.set_result(grant)
+        elif conn is not None and not conn.closed:
+            if error is not None:
+                conn.reply_error(req_id, error, unschedulable=True)
+            else:
+                conn.reply(req_id, grant)
 
     def lease_worker(self, body: dict) -> asyncio.Future:
         """In-process lease (the head's, for actors): a future of the grant."""
@@ -266,8 +344,17 @@ class NodeDaemon:
             cb(warning)
 
     def _report_resources(self) -> None:
-        self.head.update_resources({"node_id": self.node_id,
-                                    "available": self.res.available.to_dict()})
+        """Tell the head our free resources soon (coalescing bursts of lease changes)."""
+        if not self._report_scheduled:
+            self._report_scheduled = True
+            asyncio.get_running_loop().call_later(0.005, self._send_report)
+
+    def _send_report(self) -> None:
+        self._report_scheduled = False
+        avail = self.res.available.to_dict()
+        self.view.update(self.node_id, self.address, self.res.total.to_dict(), avail, True)
+        self.head.update_resources({"node_id": self.node_id, "available": avail,
+                                    "store_bytes": self.store_bytes})
 
     # -- objects --------------------------------------------------------------------------
     def seal(self, conn: Connection, body: dict) -> None:
@@ -281,6 +368,16 @@ class NodeDaemon:
         if entry is not None:
             self.store_bytes -= entry[0]
         object_store.unlink_segment(path)
+        self.transfer.primary_freed(path)
+        self.transfer.forget_local(path)
+
+    async def _pull(self, conn: Connection, body: dict, req_id: int) -> None:
+        try:
+            local = await self.transfer.pull(body)
+        except (LookupError, OSError, ConnectionError, RemoteError) as e:
+            conn.reply_error(req_id, f"could not fetch object {body['path']}: {e}", lost=True)
+            return
+        conn.reply(req_id, {"path": local})
 
     # -- message handling -----------------------------------------------------------------
     def handle(self, conn: Connection, kind: str, body, bufs, req_id: int) -> bool:
@@ -307,6 +404,18 @@ class NodeDaemon:
         elif kind == "free":
             for path in body["paths"]:
                 self._free(path)
+        elif kind == "read_chunk":
+            self.transfer.read_chunk(conn, body, req_id)
+        elif kind == "pull_object":
+            spawn(self._pull(conn, body, req_id))
+        elif kind == "add_replica":
+            self.transfer.add_replica(body)
+        elif kind == "cluster_view":
+            self.on_cluster_view(body["nodes"])
+        elif kind == "kill_worker":
+            self.kill_worker(body["worker_id"])
+        elif kind == "set_worker_job":
+            self.set_worker_job(body["worker_id"], body.get("job_id"))
         elif kind == "subscribe_logs":
             self.log_subscribers.setdefault(body["job_id"], set()).add(conn)
             conn.reply(req_id, {"ok": True})

@@ -157,6 +157,14 @@ class LocalScheduler:
             self.resources.force_acquire(self._cpu_of(self.leases[w.lease_id]))
         return []
 
+    def fits_after_queue(self, demand: ResourceSet) -> bool:
+        """Would ``demand`` fit now, after the requests already queued here take theirs?"""
+        free = self.resources.available
+        for req in self.queue:
+            if req.needs.fits_in(free):
+                free = free - req.needs
+        return demand.fits_in(free)
+
     # -- rules ----------------------------------------------------------------------------
     @staticmethod
     def _cpu_of(lease: Lease) -> ResourceSet:

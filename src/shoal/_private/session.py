@@ -21,7 +21,7 @@ class Session:
         self.tag = os.path.basename(path).rsplit("_", 1)[-1]
 
     @classmethod
-    def create(cls) -> Session:
+    def create(cls, latest: bool = True) -> Session:
         root = config.session_root
         os.makedirs(root, mode=0o755, exist_ok=True)
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
@@ -33,13 +33,14 @@ class Session:
         fd = os.open(token_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
-        latest = os.path.join(root, "session_latest")
-        tmp = latest + f".{os.getpid()}"
-        try:
-            os.symlink(path, tmp)
-            os.replace(tmp, latest)
-        except OSError:
-            pass
+        if latest:  # heads only: `address="auto"` should find a cluster's head first
+            link = os.path.join(root, "session_latest")
+            tmp = link + f".{os.getpid()}"
+            try:
+                os.symlink(path, tmp)
+                os.replace(tmp, link)
+            except OSError:
+                pass
         return cls(path)
 
     @classmethod

@@ -35,6 +35,7 @@ class TaskSpec:
     resources: dict
     max_retries: int
     retry_exceptions: object  # bool or tuple of exception classes
+    strategy: object = None  # "DEFAULT", "SPREAD" or {"node_id": .., "soft": ..}
     hold: list = field(default_factory=list)  # ObjectRefs kept alive while the task lives
     cancelled: bool = False
     force_cancel: bool = False
@@ -43,7 +44,9 @@ class TaskSpec:
 
     @property
     def key(self) -> tuple:
-        return tuple(sorted(self.resources.items()))
+        s = self.strategy
+        skey = s if isinstance(s, str) or s is None else (s.get("node_id"), s.get("soft"))
+        return tuple(sorted(self.resources.items())), skey
 
 
 @dataclass
@@ -53,6 +56,7 @@ class LeasedWorker:
     address: str
     gpu_ids: list
     conn: object
+    node_conn: object = None  # the node daemon that granted the lease
     inflight: int = 0
     dead: bool = False
 
@@ -60,6 +64,7 @@ class LeasedWorker:
 @dataclass
 class KeyState:
     resources: dict
+    strategy: object = None
     tasks: deque = field(default_factory=deque)
     workers: list = field(default_factory=list)
     requesting: int = 0
@@ -77,7 +82,7 @@ class Submitter:
     def enqueue(self, spec: TaskSpec) -> None:
         ks = self.keys.get(spec.key)
         if ks is None:
-            ks = self.keys[spec.key] = KeyState(spec.resources)
+            ks = self.keys[spec.key] = KeyState(spec.resources, spec.strategy)
         ks.tasks.append(spec)
         self._pump(ks)
 
@@ -111,14 +116,36 @@ class Submitter:
             return
         for lw in [w for w in ks.workers if w.inflight == 0]:
             ks.workers.remove(lw)
-            self.rt.node_send("return_lease", {"lease_id": lw.lease_id})
+            self._return(lw)
+
+    def _return(self, lw: LeasedWorker, kill: bool = False) -> None:
+        conn = lw.node_conn or self.rt.node_conn
+        if conn is not None and not conn.closed:
+            conn.send("return_lease", {"lease_id": lw.lease_id, "kill": kill})
 
     async def _lease(self, ks: KeyState) -> None:
+        """Lease a worker for this key from our node, or from the node it spills back to."""
+        node_conn = self.rt.node_conn
+        request = {"resources": ks.resources, "job_id": self.rt.job_id}
+        if ks.strategy is not None and ks.strategy != "DEFAULT":
+            request["strategy"] = ks.strategy
         try:
-            body, _ = await self.rt.node_conn.request(
-                "request_lease", {"resources": ks.resources, "job_id": self.rt.job_id}
-            )
-        except (ConnectionLost, RemoteError, OSError) as e:
+            for _hop in range(8):
+                body, _ = await node_conn.request("request_lease", request)
+                if "spillback" not in body:
+                    break
+                node_conn = await self.rt.peer(body["spillback"])
+                request = {**request, "spilled": True}
+        except RemoteError as e:
+            ks.requesting -= 1
+            if e.body.get("unschedulable"):
+                from ..exceptions import TaskUnschedulableError
+
+                self._fail_key(ks, TaskUnschedulableError(e.body.get("error", str(e))))
+            elif not self.rt.shutting_down:
+                self._fail_key(ks, e)
+            return
+        except (ConnectionLost, OSError) as e:
             ks.requesting -= 1
             if not self.rt.shutting_down:
                 log.warning("lease request failed: %s", e)
@@ -130,29 +157,30 @@ class Submitter:
             # The granted worker is unreachable (it died just now): give the lease back
             # and ask again for the tasks still queued.
             log.warning("leased worker %s unreachable: %s", body["address"], e)
-            self.rt.node_send("return_lease", {"lease_id": body["lease_id"], "kill": True})
+            node_conn.send("return_lease", {"lease_id": body["lease_id"], "kill": True})
             ks.requesting -= 1
             self._pump(ks)
             return
         except BaseException:
-            self.rt.node_send("return_lease", {"lease_id": body["lease_id"]})
+            node_conn.send("return_lease", {"lease_id": body["lease_id"]})
             ks.requesting -= 1
             raise
         ks.requesting -= 1
         lw = LeasedWorker(body["lease_id"], body["worker_id"], body["address"],
-                          body.get("gpu_ids") or [], conn)
+                          body.get("gpu_ids") or [], conn, node_conn)
         if conn.closed:
-            self.rt.node_send("return_lease", {"lease_id": lw.lease_id, "kill": True})
+            self._return(lw, kill=True)
         else:
             ks.workers.append(lw)
         self._pump(ks)
 
     def _fail_key(self, ks: KeyState, err: Exception) -> None:
-        from ..exceptions import RaySystemError
+        from ..exceptions import RayError, RaySystemError
 
+        if not isinstance(err, RayError):
+            err = RaySystemError(f"could not lease a worker: {err}")
         while ks.tasks:
-            spec = ks.tasks.popleft()
-            self.rt.fail_task(spec, RaySystemError(f"could not lease a worker: {err}"))
+            self.rt.fail_task(ks.tasks.popleft(), err)
 
     # -- pushing --------------------------------------------------------------------------
     def _push(self, ks: KeyState, lw: LeasedWorker, spec: TaskSpec) -> None:
@@ -224,7 +252,7 @@ class Submitter:
         lw.dead = True
         if lw in ks.workers:
             ks.workers.remove(lw)
-        self.rt.node_send("return_lease", {"lease_id": lw.lease_id, "kill": True})
+        self._return(lw, kill=True)
 
     def peer_lost(self, conn) -> None:
         """A connection closed: leases on that worker are gone."""

@@ -373,6 +373,40 @@ async def serve_tcp(host: str, port: int, handler: Handler, token: bytes):
     )
 
 
+# The IP of this process's node: a peer at the same IP whose Unix socket exists here is
+# reached through that socket, others over TCP. Set once when the process starts.
+LOCAL_IP: dict = {"ip": None}
+
+
+def join_address(tcp: str | None, unix_path: str) -> str:
+    """The advertised address of a listener: ``tcp:IP:PORT|unix:/path`` or ``unix:/path``."""
+    return f"tcp:{tcp}|unix:{unix_path}" if tcp else f"unix:{unix_path}"
+
+
+def split_address(address: str) -> tuple[str | None, str | None]:
+    """``(host:port or None, unix path or None)`` of an address in any accepted form."""
+    tcp = unix = None
+    for part in address.split("|"):
+        if part.startswith("unix:"):
+            unix = part[5:]
+        elif part.startswith("tcp:"):
+            tcp = part[4:]
+        elif part:
+            tcp = part
+    return tcp, unix
+
+
+def _route(address: str) -> tuple[str, str]:
+    tcp, unix = split_address(address)
+    if unix is not None:
+        same_host = tcp is None or tcp.rpartition(":")[0].strip("[]") == LOCAL_IP["ip"]
+        if same_host and os.path.exists(unix):
+            return "unix", unix
+    if tcp is None:
+        raise ConnectionError(f"no route to {address}: its Unix socket is not on this machine")
+    return "tcp", tcp
+
+
 async def connect(
     address: str,
     token: bytes,
@@ -380,16 +414,18 @@ async def connect(
     hello: dict | None = None,
     timeout: float = 10.0,
 ) -> Connection:
-    """Connect to ``unix:/path`` or ``host:port`` and authenticate."""
+    """Connect to an address (``unix:/path``, ``host:port`` or both joined by ``|``) and
+    authenticate with the cluster token."""
     loop = asyncio.get_running_loop()
 
     def factory():
         return Connection(handler, token, server=False)
 
-    if address.startswith("unix:"):
-        coro = loop.create_unix_connection(factory, path=address[5:])
+    kind, where = _route(address)
+    if kind == "unix":
+        coro = loop.create_unix_connection(factory, path=where)
     else:
-        host, _, port = address.rpartition(":")
+        host, _, port = where.rpartition(":")
         coro = loop.create_connection(factory, host=host.strip("[]"), port=int(port))
     _, conn = await asyncio.wait_for(coro, timeout)
     try:

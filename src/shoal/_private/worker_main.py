@@ -49,6 +49,8 @@ def main(argv=None) -> None:
         mode="worker", session_dir=session_dir, session_tag=args.session_tag,
         node_address=args.node_address, node_id=bytes.fromhex(args.node_id), token=token,
         worker_id=bytes.fromhex(args.worker_id),
+        node_ip=os.environ.get("SHOAL_NODE_IP") or None,
+        head_address=os.environ.get("SHOAL_HEAD_ADDRESS") or None,
     )
     rt.on_node_lost = lambda: os._exit(0)
     executor = TaskExecutor(rt)

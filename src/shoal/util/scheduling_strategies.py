@@ -1,0 +1,53 @@
+"""Scheduling strategies, with Ray's names: where tasks and actors may run."""
+
+from __future__ import annotations
+
+
+class NodeAffinitySchedulingStrategy:
+    """Run on the node ``node_id`` (hex, as ``get_runtime_context().get_node_id()`` gives).
+
+    With ``soft=True`` the task runs elsewhere if that node is dead or cannot fit it; with
+    ``soft=False`` it fails with TaskUnschedulableError / ActorUnschedulableError instead.
+    """
+
+    def __init__(self, node_id: str, soft: bool, _spill_on_unavailable: bool = False,
+                 _fail_on_unavailable: bool = False):
+        if not isinstance(node_id, str):
+            raise TypeError(f"node_id must be a hex string, got {type(node_id).__name__}")
+        try:
+            bytes.fromhex(node_id)
+        except ValueError:
+            raise ValueError(f"node_id {node_id!r} is not a hex node id") from None
+        self.node_id = node_id
+        self.soft = soft
+        self._spill_on_unavailable = _spill_on_unavailable
+        self._fail_on_unavailable = _fail_on_unavailable
+
+    def _shoal_strategy(self) -> dict:
+        return {"node_id": bytes.fromhex(self.node_id), "soft": bool(self.soft)}
+
+    def __repr__(self) -> str:
+        return f"NodeAffinitySchedulingStrategy(node_id={self.node_id!r}, soft={self.soft})"
+
+
+class PlacementGroupSchedulingStrategy:
+    """Run in a bundle of a placement group (see shoal.util.placement_group)."""
+
+    def __init__(self, placement_group, placement_group_bundle_index: int = -1,
+                 placement_group_capture_child_tasks: bool | None = None):
+        self.placement_group = placement_group
+        self.placement_group_bundle_index = placement_group_bundle_index
+        self.placement_group_capture_child_tasks = placement_group_capture_child_tasks
+
+    def _shoal_strategy(self) -> dict:
+        return {"pg": self.placement_group.id.binary(),
+                "bundle": self.placement_group_bundle_index}
+
+
+def to_wire(strategy) -> object:
+    """The form a strategy takes in lease requests (None for the default)."""
+    if strategy is None or strategy == "DEFAULT":
+        return None
+    if strategy == "SPREAD":
+        return "SPREAD"
+    return strategy._shoal_strategy()
