@@ -81,8 +81,10 @@ def choose(view: ClusterView, demand: ResourceSet, strategy=None, *,
     fit_now = [n for n in others if demand.fits_in(n.available)]
     if strategy == "SPREAD":
         candidates = ([me] if me is not None and local_fits_now else []) + fit_now
+        if not candidates:  # all busy: still rotate over every node that can ever fit it
+            candidates = [n for n in view.alive() if demand.fits_in(n.total)]
         if candidates:
-            candidates.sort(key=lambda n: (n.load(), n.node_id))
+            candidates.sort(key=lambda n: n.node_id)
             pick = candidates[view._spread_next % len(candidates)]
             view._spread_next += 1
             return LOCAL if pick.node_id == view.self_id else pick.node_id

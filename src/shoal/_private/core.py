@@ -707,7 +707,8 @@ class CoreRuntime:
         elif kind == "gen_item":
             self._gen_item(body, bufs)
         elif kind == "log_lines":
-            self._print_logs(body)
+            if config.log_to_driver:
+                self._print_logs(body)
         elif kind == "infeasible":
             self._warn_infeasible(body)
         else:

@@ -86,7 +86,7 @@ class ControlStore:
             conn.close_callbacks.append(lambda _c: self.node_gone(entry.node_id))
             log.info("node %s joined from %s", entry.node_id.hex()[:12], entry.ip)
         self._publish({"node": entry.public()})
-        self._schedule_view()
+        self._broadcast_view()  # membership changes go out at once
         return {"ok": True, "nodes": self.node_list()}
 
     def node_gone(self, node_id: bytes, why: str = "its connection closed") -> None:
@@ -101,7 +101,7 @@ class ControlStore:
             entry.conn.close()
         self.actors.node_died(node_id)
         self._publish({"node": entry.public()})
-        self._schedule_view()
+        self._broadcast_view()
 
     async def monitor(self, timeout: float, interval: float) -> None:
         """Mark nodes dead when their heartbeats stop for ``timeout`` seconds."""

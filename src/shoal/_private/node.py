@@ -95,6 +95,29 @@ class NodeDaemon:
                 continue
             self.view.update(n["node_id"], n["address"], n["total"], n["available"],
                              n["alive"])
+        self._respill()
+
+    def _respill(self) -> None:
+        """Send queued requests that cannot run here now to nodes where they fit now
+        (a node that fits an infeasible request joined, or another node became free)."""
+        for req in list(self.sched.queue):
+            if self.sched.resources.can_fit(req.needs) or req.dedicated and \
+                    self.res.can_ever_fit(req.needs):
+                continue
+            fit = [n for n in self.view.alive()
+                   if n.node_id != self.node_id and req.needs.fits_in(n.available)]
+            if not fit:
+                continue
+            conn, req_id, fut = self.pending_replies.get(req.lease_id, (None, 0, None))
+            if conn is None and fut is None:
+                continue
+            target = min(fit, key=lambda n: (n.load(), n.node_id))
+            self.sched.cancel_request(req.lease_id)
+            self.pending_replies.pop(req.lease_id, None)
+            if conn is not None:
+                conn.state.get("lease_requests", set()).discard(req.lease_id)
+            self._answer(conn, req_id, fut,
+                         grant={"spillback": target.address, "node_id": target.node_id})
 
     async def peer(self, address: str) -> Connection:
         conn = self.peers.get(address)
@@ -178,15 +201,19 @@ class NodeDaemon:
             if not line:
                 break
             wp.log_file.write(line)
-            subs = self.log_subscribers.get(wp.job_id) if wp.job_id is not None else None
-            if subs and config.log_to_driver:
-                text = line.decode("utf-8", "replace").rstrip("\n")
-                for conn in list(subs):
-                    if conn.closed:
-                        subs.discard(conn)
-                    else:
-                        conn.send("log_lines", {"pid": wp.pid, "ip": self.ip, "lines": [text],
-                                                "err": is_err})
+            if wp.job_id is None:
+                continue
+            msg = {"pid": wp.pid, "ip": self.ip, "err": is_err,
+                   "lines": [line.decode("utf-8", "replace").rstrip("\n")]}
+            subs = self.log_subscribers.get(wp.job_id)
+            live = [c for c in subs if not c.closed] if subs else []
+            if subs is not None and len(live) != len(subs):
+                self.log_subscribers[wp.job_id] = set(live)
+            if live:
+                for conn in live:
+                    conn.send("log_lines", msg)
+            else:  # the job's driver is on another node: the head forwards it
+                self.head.send("job_log", {**msg, "job_id": wp.job_id})
 
     def _worker_exited(self, wp: WorkerProc) -> None:
         self.procs.pop(wp.worker_id, None)
