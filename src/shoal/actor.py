@@ -17,7 +17,7 @@ from ._private import serialization
 from ._private.actor_submitter import ActorCall
 from ._private.ids import ActorID
 from .remote_function import _prepare_args
-from .util.scheduling_strategies import to_wire
+from .util.scheduling_strategies import placement
 
 _HANDLE_MARK = b"\x00" * 8 + b"ACTR"
 
@@ -134,13 +134,15 @@ class ActorClass:
         rt.refs.set_value(scope_id, Value(False, b"N.", [], size=2), hold)
         scope = rt.make_ref(scope_id)
         fid = hashlib.blake2b(data, digest_size=16).digest()
-        resources = opt_mod.resource_demand(opts, default_cpus=0)
-        place = None if opts.get("num_cpus") is not None else {**resources, "CPU": 1}
+        resources, strategy, in_group = placement(
+            opts, opt_mod.resource_demand(opts, default_cpus=0))
+        place = None if opts.get("num_cpus") is not None or in_group else \
+            {**resources, "CPU": 1}
         spec = {
             "aid": aid, "fid": fid, "resources": resources, "place": place,
             "kw": list(kwargs), "meta": self._meta, "opts": public_opts, "res": resources,
             "owner": rt.address, "owner_id": rt.worker_id,
-            "strategy": to_wire(opts.get("scheduling_strategy")),
+            "strategy": strategy,
         }
         rt.create_actor(spec, data, spec_args, deps)
         return ActorHandle(aid, self._name, self._meta, public_opts, scope)

@@ -12,7 +12,7 @@ from ._private.config import config
 from ._private.ownership import Value
 from ._private.submitter import TaskSpec
 from .object_ref import ObjectRef
-from .util.scheduling_strategies import to_wire
+from .util.scheduling_strategies import placement
 
 
 class RemoteFunction:
@@ -80,6 +80,7 @@ class RemoteFunction:
             raise NotImplementedError("num_returns='dynamic' (deprecated in Ray) is not "
                                       "supported; use num_returns='streaming'")
         name = opts.get("name") or self._name
+        demand, strategy, _ = placement(opts, opt_mod.resource_demand(opts))
         spec_args, deps, hold = _prepare_args(rt, args, kwargs, name)
         task_id = rt.ids.task_id()
         streaming = nr == "streaming"
@@ -92,10 +93,10 @@ class RemoteFunction:
         spec = TaskSpec(
             task_id=task_id, name=name, fid=fid, fn_bytes=data, args=spec_args,
             kw_names=list(kwargs), num_returns=nr, return_ids=return_ids,
-            resources=opt_mod.resource_demand(opts),
+            resources=demand,
             max_retries=config.default_max_retries if max_retries is None else max_retries,
             retry_exceptions=opts.get("retry_exceptions") or False, hold=hold,
-            strategy=to_wire(opts.get("scheduling_strategy")),
+            strategy=strategy,
         )
         if streaming:
             from ._private.generator import ObjectRefGenerator

@@ -332,6 +332,25 @@ class CoreRuntime:
             raise exc_mod.ObjectLostError(os.path.basename(v.path).rsplit("-", 1)[-1]) from e
         return body["path"]
 
+    def placement_group_ready(self, pg) -> ObjectRef:
+        """An ObjectRef that resolves to ``pg`` once all its bundles are reserved."""
+        oid = self.ids.put_id()
+        self.refs.new_owned(oid)
+        ref = self.make_ref(oid)
+
+        async def wait():
+            try:
+                await self.head_conn.request("wait_pg", {"pg": pg.id.binary()})
+                ser = serialization.serialize(pg)
+            except (RemoteError, ConnectionLost) as e:
+                ser = serialization.serialize(exc_mod.RaySystemError(
+                    f"placement group {pg.id.hex()} will never be ready: {e}"), is_error=True)
+            self._set_one(oid, Value(ser.is_error, bytes(ser.meta), [], size=len(ser.meta)),
+                          None)
+
+        self.loop.call_soon_threadsafe(lambda: spawn(wait()))
+        return ref
+
     def put(self, value, *, _owner_id=None) -> ObjectRef:
         if isinstance(value, ObjectRef):
             raise TypeError("Calling 'put' on an ObjectRef is not allowed. If you really "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .actor_manager import ActorManager
 from .head_link import RemoteNodeLink
+from .pg_manager import PGManager
 from .transport import Connection
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class JobEntry:
 class ControlStore:
     def __init__(self, token: bytes = b"") -> None:
         self.actors = ActorManager(token, self)
+        self.pgs = PGManager(self)
         self.nodes: dict[bytes, NodeEntry] = {}
         self.jobs: dict[int, JobEntry] = {}
         self.kv: dict[tuple[str, bytes], bytes] = {}
@@ -87,6 +89,7 @@ class ControlStore:
             log.info("node %s joined from %s", entry.node_id.hex()[:12], entry.ip)
         self._publish({"node": entry.public()})
         self._broadcast_view()  # membership changes go out at once
+        self.pgs.resources_changed()
         return {"ok": True, "nodes": self.node_list()}
 
     def node_gone(self, node_id: bytes, why: str = "its connection closed") -> None:
@@ -115,11 +118,14 @@ class ControlStore:
     def update_resources(self, body: dict) -> None:
         entry = self.nodes.get(body["node_id"])
         if entry is not None and entry.alive:
-            changed = entry.available != body["available"]
+            changed = entry.available != body["available"] or \
+                ("total" in body and entry.total != body["total"])
             entry.available = body["available"]
+            entry.total = body.get("total", entry.total)
             entry.last_seen = time.monotonic()
             if changed:
                 self._schedule_view()
+                self.pgs.resources_changed()
 
     def _schedule_view(self) -> None:
         if not self._view_scheduled:
@@ -164,6 +170,7 @@ class ControlStore:
         job = self.jobs.get(job_id)
         if job is not None and job.end_time is None:
             job.end_time = time.time()
+            self.pgs.job_finished(job_id)
 
     # -- key-value ------------------------------------------------------------------------
     def kv_put(self, ns: str, key: bytes, value: bytes, overwrite: bool = True) -> bool:
@@ -211,6 +218,8 @@ class ControlStore:
         elif kind == "subscribe":
             self.subscribers.add(conn)
             conn.reply(req_id, {"ok": True})
+        elif self.pgs.handle(conn, kind, body, bufs, req_id):
+            pass
         else:
             return self.actors.handle(conn, kind, body, bufs, req_id)
         return True

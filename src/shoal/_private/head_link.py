@@ -53,6 +53,12 @@ class RemoteNodeLink:
         if not self.conn.closed:
             self.conn.send("return_lease", body)
 
+    async def reserve_bundle(self, body: dict) -> dict:
+        return (await self.conn.request("reserve_bundle", body))[0]
+
+    async def release_bundle(self, body: dict) -> dict:
+        return (await self.conn.request("release_bundle", body))[0]
+
     def kill_worker(self, worker_id: bytes) -> None:
         if not self.conn.closed:
             self.conn.send("kill_worker", {"worker_id": worker_id})

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 
-from . import cluster_policy, object_store, scheduler
+from . import cluster_policy, object_store, placement, scheduler
 from .aio import spawn
 from .config import config
 from .object_transfer import ObjectTransfer
@@ -59,7 +59,6 @@ class NodeDaemon:
         self.lease_ids = itertools.count(1)
         # lease id -> (connection, request id, future): where a grant is to be delivered
         self.pending_replies: dict[int, tuple] = {}
-        self.infeasible_callbacks: list = []
         self.objects: dict[str, tuple[int, bytes]] = {}  # path -> (size, owner worker id)
         self.store_bytes = 0
         self.log_subscribers: dict[int, set[Connection]] = {}
@@ -72,6 +71,7 @@ class NodeDaemon:
         self.peers: dict[str, Connection] = {}
         self.worker_env: dict[str, str] = {}  # extra environment for workers (cluster mode)
         self._report_scheduled = False
+        self.bundles: dict[tuple[bytes, int], tuple] = {}  # (pg, index) -> (base, named, gpus)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, prestart: int) -> None:
@@ -329,14 +329,9 @@ class NodeDaemon:
                 if wp is not None:
                     _signal(wp.proc, signal.SIGKILL)
             elif isinstance(a, scheduler.Infeasible):
-                conn, _req_id, fut = self.pending_replies.get(a.request.lease_id, (None, 0, None))
-                warning = {"lease_id": a.request.lease_id, "demand": a.request.needs.to_dict(),
-                           "total": self.res.total.to_dict()}
-                if conn is not None and not conn.closed:
-                    conn.send("infeasible", warning)
-                elif fut is not None:
-                    log.warning("infeasible actor placement: %s", warning)
-                    self.infeasible_callbacks_run(warning)
+                # Warn only if it is still infeasible in a second: resources that are on
+                # their way (a bundle being reserved, a node joining) do not deserve one.
+                asyncio.get_running_loop().call_later(1.0, self._warn_infeasible, a.request)
 
     def _grant(self, lease: scheduler.Lease) -> None:
         conn, req_id, fut = self.pending_replies.pop(lease.lease_id, (None, 0, None))
@@ -366,9 +361,65 @@ class NodeDaemon:
         if wp is not None:
             _signal(wp.proc, signal.SIGKILL)
 
-    def infeasible_callbacks_run(self, warning: dict) -> None:
-        for cb in list(self.infeasible_callbacks):
-            cb(warning)
+    def _warn_infeasible(self, req: scheduler.LeaseRequest) -> None:
+        if req not in self.sched.queue or self.res.can_ever_fit(req.needs):
+            return
+        if any(req.needs.fits_in(n.total) for n in self.view.alive()):
+            return
+        conn, _req_id, fut = self.pending_replies.get(req.lease_id, (None, 0, None))
+        warning = {"lease_id": req.lease_id, "demand": req.needs.to_dict(),
+                   "total": self.res.total.to_dict()}
+        if conn is not None and not conn.closed:
+            conn.send("infeasible", warning)
+        elif fut is not None:
+            log.warning("an actor cannot be placed on any node: %s", warning)
+
+    # -- placement-group bundles ----------------------------------------------------------
+    async def reserve_bundle(self, body: dict) -> dict:
+        """Set aside a bundle's resources; they reappear under the bundle's own names."""
+        key = (body["pg"], body["index"])
+        if key in self.bundles:
+            return {"ok": True}
+        base = ResourceSet(body["bundle"])
+        if not self.sched.fits_after_queue(base) or not self.res.can_fit(base):
+            return {"ok": False}
+        gpu_ids = self.res.acquire(base)
+        named = ResourceSet(placement.bundle_resources(body["pg"].hex(), body["index"],
+                                                       body["bundle"]))
+        # Shared per-group names may exist already (another bundle of the group here).
+        self.res.add_capacity(named)
+        self.bundles[key] = (base, named, gpu_ids)
+        self._apply(self.sched._schedule())
+        self._report_resources()
+        return {"ok": True, "total": self.res.total.to_dict(),
+                "available": self.res.available.to_dict()}
+
+    async def release_bundle(self, body: dict) -> dict:
+        """Give a bundle's resources back; work running in it is stopped."""
+        held = self.bundles.pop((body["pg"], body["index"]), None)
+        if held is None:
+            return {"ok": True}
+        base, named, gpu_ids = held
+        names = set(named.units())
+        for lease in list(self.sched.leases.values()):
+            if names & set(lease.demand.units()):
+                self.kill_worker(lease.worker_id)
+                self._apply(self.sched.lease_returned(lease.lease_id, worker_alive=False))
+        for req in list(self.sched.queue):
+            if names & set(req.needs.units()):
+                self.sched.cancel_request(req.lease_id)
+                conn, req_id, fut = self.pending_replies.pop(req.lease_id, (None, 0, None))
+                self._answer(conn, req_id, fut, error="its placement group was removed")
+        self.res.remove_capacity(named)
+        self.res.release(base, gpu_ids)
+        self._apply(self.sched._schedule())
+        self._report_resources()
+        return {"ok": True, "total": self.res.total.to_dict(),
+                "available": self.res.available.to_dict()}
+
+    async def _bundle_op(self, conn, kind, body, req_id) -> None:
+        op = self.reserve_bundle if kind == "reserve_bundle" else self.release_bundle
+        conn.reply(req_id, await op(body))
 
     def _report_resources(self) -> None:
         """Tell the head our free resources soon (coalescing bursts of lease changes)."""
@@ -381,6 +432,7 @@ class NodeDaemon:
         avail = self.res.available.to_dict()
         self.view.update(self.node_id, self.address, self.res.total.to_dict(), avail, True)
         self.head.update_resources({"node_id": self.node_id, "available": avail,
+                                    "total": self.res.total.to_dict(),
                                     "store_bytes": self.store_bytes})
 
     # -- objects --------------------------------------------------------------------------
@@ -439,6 +491,8 @@ class NodeDaemon:
             self.transfer.add_replica(body)
         elif kind == "cluster_view":
             self.on_cluster_view(body["nodes"])
+        elif kind in ("reserve_bundle", "release_bundle"):
+            spawn(self._bundle_op(conn, kind, body, req_id))
         elif kind == "kill_worker":
             self.kill_worker(body["worker_id"])
         elif kind == "set_worker_job":

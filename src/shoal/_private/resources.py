@@ -131,6 +131,15 @@ class NodeResources:
                 self._gpu_free[i] = min(UNIT, self._gpu_free[i] + (UNIT if units >= UNIT
                                                                     else units))
 
+    def add_capacity(self, extra: ResourceSet) -> None:
+        """New resources appear on the node (a placement-group bundle's own names)."""
+        self.total = self.total + extra
+        self.available = self.available + extra
+
+    def remove_capacity(self, gone: ResourceSet) -> None:
+        self.total = self.total - gone
+        self.available = self.available - gone
+
     def force_acquire(self, demand: ResourceSet) -> None:
         """Take resources back even if that oversubscribes (a blocked worker resuming)."""
         self.available = self.available - demand

@@ -1,13 +1,24 @@
-"""Utilities on top of shoal's core API, as ``ray.util``: ``ActorPool``, ``list_named_actors``.
-
-The distributed queue is in ``shoal.util.queue``.
+"""Utilities on top of shoal's core API, as ``ray.util``: ``ActorPool``, placement groups,
+``list_named_actors``. The distributed queue is in ``shoal.util.queue``, scheduling
+strategies in ``shoal.util.scheduling_strategies``, the state API in ``shoal.util.state``.
 """
 
 from __future__ import annotations
 
 from .actor_pool import ActorPool
+from .placement_group import (
+    PlacementGroup,
+    get_current_placement_group,
+    get_placement_group,
+    placement_group,
+    placement_group_table,
+    remove_placement_group,
+)
 
-__all__ = ["ActorPool", "list_named_actors"]
+__all__ = [
+    "ActorPool", "PlacementGroup", "get_current_placement_group", "get_placement_group",
+    "list_named_actors", "placement_group", "placement_group_table", "remove_placement_group",
+]
 
 
 def list_named_actors(all_namespaces: bool = False) -> list:

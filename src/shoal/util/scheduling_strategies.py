@@ -44,6 +44,30 @@ class PlacementGroupSchedulingStrategy:
                 "bundle": self.placement_group_bundle_index}
 
 
+def placement(opts: dict, demand: dict) -> tuple[dict, object, bool]:
+    """``(demand, strategy on the wire, in_group)`` for a task or actor with ``opts``.
+
+    A placement-group strategy (or the older ``placement_group=`` option) turns the demand
+    into the bundle's own resource names, so ordinary scheduling finds the bundle's node.
+    """
+    from .._private import placement as pl
+
+    strategy = opts.get("scheduling_strategy")
+    if strategy is None and opts.get("placement_group") not in (None, "default"):
+        strategy = PlacementGroupSchedulingStrategy(
+            opts["placement_group"], opts.get("placement_group_bundle_index", -1))
+    if isinstance(strategy, PlacementGroupSchedulingStrategy):
+        pg = strategy.placement_group
+        index = strategy.placement_group_bundle_index
+        if index is None:
+            index = -1
+        if index >= pg.bundle_count > 0 or index < -1:
+            raise ValueError(f"placement_group_bundle_index {index} is out of range for a "
+                             f"placement group of {pg.bundle_count} bundles")
+        return pl.task_demand(pg.id.hex(), index, demand), None, True
+    return demand, to_wire(strategy), False
+
+
 def to_wire(strategy) -> object:
     """The form a strategy takes in lease requests (None for the default)."""
     if strategy is None or strategy == "DEFAULT":
