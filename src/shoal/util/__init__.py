@@ -16,9 +16,18 @@ from .placement_group import (
 )
 
 __all__ = [
-    "ActorPool", "PlacementGroup", "get_current_placement_group", "get_placement_group",
+    "ActorPool", "PlacementGroup", "get_current_placement_group", "get_node_ip_address",
+    "get_placement_group",
     "list_named_actors", "placement_group", "placement_group_table", "remove_placement_group",
 ]
+
+
+def get_node_ip_address() -> str:
+    """The IP address of the node this process runs on."""
+    from .._private.runtime_state import current_runtime_or_none
+
+    rt = current_runtime_or_none()
+    return (getattr(rt, "node_ip", None) if rt is not None else None) or "127.0.0.1"
 
 
 def list_named_actors(all_namespaces: bool = False) -> list:

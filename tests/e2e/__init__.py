@@ -1,0 +1,1 @@
+"""End-to-end tests: the command line and whole clusters, run as separate processes."""
