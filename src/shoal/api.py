@@ -154,10 +154,19 @@ def _find_session(address: str) -> Session:
         return sess
     if os.path.isdir(address):
         return Session.open(address)
-    sess = local_cluster.find_local_session()
+    if address.startswith(("ray://", "shoal://")):
+        raise ConnectionError(f"{address!r}: client connections (ray://) are not supported; "
+                              "run the driver on a node of the cluster and use "
+                              "init(address='auto') or init('HOST:PORT').")
+    if ":" not in address:
+        raise ValueError(f"address {address!r} must be 'auto', 'local', 'HOST:PORT' or a "
+                         "session directory")
+    sess = local_cluster.find_session_for_head(address)
     if sess is None:
-        raise ConnectionError(f"Could not connect to a shoal cluster at {address!r}: no running "
-                              "cluster was found. Start one with `shoal start --head`.")
+        raise ConnectionError(
+            f"Could not connect to the shoal cluster at {address!r}: no node of that cluster "
+            f"runs on this machine. Start one with `shoal start --address={address}` (or "
+            "`shoal start --head` to start a cluster here).")
     return sess
 
 

@@ -201,3 +201,19 @@ def test_node_with_wrong_token_is_refused(cluster, tmp_path):
     assert proc.returncode == 1
     assert "FAILED" in proc.stdout and "token" in proc.stdout
     assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+
+
+def test_init_with_head_address_from_another_driver(cluster):
+    code = ("import shoal as ray\n"
+            f"ray.init(address={cluster.address!r})\n"
+            "print(len([n for n in ray.nodes() if n['Alive']]))\n"
+            "ray.shutdown()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "2"
+    bad = subprocess.run([sys.executable, "-c",
+                          "import shoal as ray\nray.init(address='127.0.0.1:1')"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "ConnectionError" in bad.stderr
+    assert "shoal start --address=127.0.0.1:1" in bad.stderr

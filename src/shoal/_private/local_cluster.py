@@ -112,6 +112,44 @@ def _alive(path: str) -> bool:
     return True
 
 
+def _live_sessions() -> list[tuple[str, dict]]:
+    root = config.session_root
+    try:
+        names = [n for n in os.listdir(root) if n.startswith("session_") and n != "session_latest"]
+    except OSError:
+        return []
+    out = []
+    for n in names:
+        path = os.path.join(root, n)
+        if _alive(path):
+            try:
+                with open(os.path.join(path, "address.json")) as f:
+                    out.append((path, json.load(f)))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def _same_address(a: str, b: str) -> bool:
+    def norm(x: str) -> str:
+        host, _, port = x.rpartition(":")
+        host = host.strip("[]")
+        if host in ("localhost", "0.0.0.0", ""):
+            host = "127.0.0.1"
+        return f"{host}:{port}"
+
+    return norm(a) == norm(b)
+
+
+def find_session_for_head(address: str) -> Session | None:
+    """A live node of this machine that belongs to the cluster whose head is ``address``
+    (the head's own session first)."""
+    matches = [(p, info) for p, info in _live_sessions()
+               if _same_address(info.get("head_address", ""), address)]
+    matches.sort(key=lambda pi: not pi[1].get("is_head"))
+    return Session(matches[0][0]) if matches else None
+
+
 def find_local_session() -> Session | None:
     """The newest session on this machine whose daemon is alive (for ``address='auto'``).
 

@@ -1,0 +1,31 @@
+"""The ``shoal`` command line, modelled on Ray's: ``start``, ``stop``, ``status``, ``list``.
+
+``shoal start --head`` starts a cluster's head on this machine, ``shoal start --address``
+joins this machine to a cluster, ``shoal stop`` stops every shoal process of this machine,
+``shoal status`` and ``shoal list`` show what a running cluster holds. Each command lives in
+its own module; this one only gathers them under the ``main`` group (the console script).
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .list_cmd import list_cmd
+from .start import start
+from .status import status
+from .stop import stop
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="shoal")
+def main() -> None:
+    """Start, stop and inspect shoal clusters (as Ray's `ray` command does)."""
+
+
+main.add_command(start)
+main.add_command(stop)
+main.add_command(status)
+main.add_command(list_cmd)
+
+__all__ = ["main"]

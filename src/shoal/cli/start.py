@@ -1,0 +1,249 @@
+"""``shoal start``: start a cluster's head (``--head``) or join a cluster (``--address``).
+
+The node daemon (``python -m shoal._private.daemon``) is started detached, in its own session,
+so it outlives this command; its stderr goes to ``logs/daemon.err`` in its session directory.
+The command waits for the daemon's ``READY`` line, or reports its ``FAILED`` reason and exits
+with code 1. ``--block`` keeps the command in the foreground until the daemon exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+
+import click
+
+from .._private.config import config
+from .._private.local_cluster import _read_ready
+from .._private.session import Session
+from ..util import state
+
+DEFAULT_PORT = 6379
+
+
+@click.command()
+@click.option("--head", is_flag=True, help="Start the head node of a new cluster.")
+@click.option("--address", default=None, metavar="HOST:PORT",
+              help="Join the cluster whose head listens at HOST:PORT.")
+@click.option("--token", envvar=state.TOKEN_ENV, default=None,
+              help="The cluster token printed by `shoal start --head` (or set SHOAL_TOKEN).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help=f"Head: the port nodes join (default {DEFAULT_PORT}). "
+                   "Other nodes: the port this node listens on (default: any free port).")
+@click.option("--node-ip-address", default=None,
+              help="The IP other nodes reach this node at (head default 127.0.0.1; "
+                   "joining node default: the local IP that routes to the head).")
+@click.option("--num-cpus", type=click.IntRange(min=0), default=None,
+              help="CPUs of this node (default: all of this machine's).")
+@click.option("--num-gpus", type=click.IntRange(min=0), default=None, help="GPUs of this node.")
+@click.option("--resources", default=None, metavar="JSON",
+              help='Custom resources, e.g. \'{"custom": 2}\'.')
+@click.option("--memory", type=click.IntRange(min=0), default=None,
+              help="Bytes of memory for tasks and actors (default: most of what is free).")
+@click.option("--object-store-memory", type=click.IntRange(min=0), default=None,
+              help="Bytes of the shared-memory object store (default: 30% of free memory).")
+@click.option("--dashboard-host", default="127.0.0.1", help="Stored for the dashboard.")
+@click.option("--dashboard-port", type=int, default=8265, help="Stored for the dashboard.")
+@click.option("--include-dashboard", type=bool, default=None, help="Stored for the dashboard.")
+@click.option("--block", is_flag=True,
+              help="Stay in the foreground until the daemon exits; Ctrl-C stops it.")
+def start(head, address, token, port, node_ip_address, num_cpus, num_gpus, resources, memory,
+          object_store_memory, dashboard_host, dashboard_port, include_dashboard, block):
+    """Start shoal on this machine: a new cluster's head, or a node joining a cluster."""
+    if head == bool(address):
+        raise click.UsageError("Pass either --head (start a cluster) or --address HOST:PORT "
+                               "(join one).")
+    node_args = _node_args(num_cpus, num_gpus, _parse_resources(resources), memory,
+                           object_store_memory)
+    if head:
+        ip = node_ip_address or "127.0.0.1"
+        port = DEFAULT_PORT if port is None else port
+        dashboard = {"dashboard_host": dashboard_host, "dashboard_port": dashboard_port,
+                     "include_dashboard": include_dashboard}
+        proc, sess, info = _start_head(ip, port, node_args, dashboard)
+        _print_head_started(info, sess.read_token().decode())
+    else:
+        host, head_port = _split_address(address)
+        token = token or _local_head_token(address)
+        ip = node_ip_address or _route_ip(host, head_port)
+        proc, sess, info = _join(address, token, ip, port or 0, node_args)
+        _print_node_joined(info, address)
+    if block:
+        _block(proc)
+
+
+# -- arguments ---------------------------------------------------------------------------
+def _parse_resources(raw: str | None) -> dict:
+    if not raw:
+        return {}
+    try:
+        res = json.loads(raw)
+    except ValueError as e:
+        raise click.BadParameter(f"not valid JSON: {e}", param_hint="--resources") from None
+    if not isinstance(res, dict) or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and v >= 0 for k, v in res.items()):
+        raise click.BadParameter('expected a JSON object of non-negative numbers, e.g. '
+                                 '\'{"custom": 2}\'', param_hint="--resources")
+    if "CPU" in res or "GPU" in res:
+        raise click.BadParameter("use --num-cpus and --num-gpus for CPU and GPU",
+                                 param_hint="--resources")
+    return res
+
+
+def _node_args(num_cpus, num_gpus, resources, memory, object_store_memory) -> list[str]:
+    args = ["--num-cpus", str((os.cpu_count() or 1) if num_cpus is None else num_cpus)]
+    if num_gpus:
+        args += ["--num-gpus", str(num_gpus)]
+    if resources:
+        args += ["--resources", json.dumps(resources)]
+    if memory:
+        args += ["--memory", str(memory)]
+    if object_store_memory:
+        args += ["--object-store-memory", str(object_store_memory)]
+    return args
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {address!r}", param_hint="--address")
+    return host.strip("[]"), int(port)
+
+
+def _local_head_token(address: str) -> str:
+    """The token of a head running on this machine at ``address``, for joining it."""
+    for path, info in state.live_sessions():
+        if info.get("is_head") and info.get("head_address") == address:
+            return Session(path).read_token().decode()
+    raise click.ClickException(
+        f"A cluster token is needed to join {address}: pass --token (or set SHOAL_TOKEN) "
+        "with the token that `shoal start --head` printed.")
+
+
+def _route_ip(host: str, port: int) -> str:
+    """This machine's IP on the route to the head (no packet is sent)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((host, port))
+            return s.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"
+
+
+# -- starting the daemon -----------------------------------------------------------------
+def _start_head(ip: str, port: int, node_args: list[str], dashboard: dict):
+    latest = os.path.join(config.session_root, "session_latest")
+    previous = os.readlink(latest) if os.path.islink(latest) else None
+    sess = Session.create(latest=True)
+    with open(os.path.join(sess.path, "dashboard.json"), "w") as f:
+        json.dump(dashboard, f)  # kept for the dashboard, which is not built yet
+    cmd = ["--head", "--port", str(port), "--ip", ip, *node_args]
+    try:
+        proc, info = _spawn(sess, cmd, "could not start the shoal head")
+    except click.ClickException:
+        _restore_latest(latest, sess.path, previous)
+        raise
+    return proc, sess, info
+
+
+def _join(address: str, token: str, ip: str, port: int, node_args: list[str]):
+    sess = Session.create(latest=False)
+    with open(os.path.join(sess.path, "token"), "w") as f:  # the file is already 0600
+        f.write(token.strip())
+    cmd = ["--port", str(port), "--head-address", address, "--ip", ip, *node_args]
+    proc, info = _spawn(sess, cmd, f"could not join the cluster at {address}")
+    return proc, sess, info
+
+
+def _spawn(sess: Session, args: list[str], what: str):
+    """Start the daemon detached and wait for READY; on failure remove the session directory
+    (unless the failure was unexpected: its logs are kept) and raise ClickException."""
+    cmd = [sys.executable, "-m", "shoal._private.daemon", "--session-dir", sess.path, *args]
+    err_log = os.path.join(sess.path, "logs", "daemon.err")
+    with open(err_log, "ab") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=err, start_new_session=True, close_fds=True)
+    try:
+        info = _read_ready(proc, config.start_timeout_s)
+    except (RuntimeError, TimeoutError) as e:
+        proc.kill()
+        proc.wait()
+        reason = str(e)
+        if "FAILED " in reason:
+            reason = reason.split("FAILED ", 1)[1]
+        if "FAILED " in str(e) and sess.path not in reason:
+            shutil.rmtree(sess.path, ignore_errors=True)
+        else:
+            reason += f" (the daemon's log: {err_log})"
+        raise click.ClickException(f"{what}: {reason}") from None
+    finally:
+        proc.stdout.close()
+    return proc, info
+
+
+def _restore_latest(link: str, failed: str, previous: str | None) -> None:
+    """Point ``session_latest`` back where it was if it names a session that failed."""
+    if os.path.realpath(link) != os.path.realpath(failed):
+        return
+    try:
+        os.unlink(link)
+        if previous is not None:
+            os.symlink(previous, link)
+    except OSError:
+        pass
+
+
+def _block(proc: subprocess.Popen) -> None:
+    """Wait for the daemon; Ctrl-C or SIGTERM stops it gracefully, and exits 0."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    click.echo("--block: running in the foreground; Ctrl-C stops this node.")
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        click.echo("Stopped the shoal daemon.")
+        return
+    raise click.ClickException(f"the shoal daemon exited (code {code}).")
+
+
+def _raise_interrupt(_sig, _frame):
+    raise KeyboardInterrupt
+
+
+# -- messages ----------------------------------------------------------------------------
+def _print_head_started(info: dict, token: str) -> None:
+    address = info["head_address"]
+    click.echo(f"Local node IP: {info['node_ip']}\n")
+    click.echo("--------------------")
+    click.echo("shoal runtime started.")
+    click.echo("--------------------\n")
+    click.echo("Next steps")
+    click.echo("  To add another node to this shoal cluster, run")
+    click.echo(f"    shoal start --address='{address}' --token='{token}'")
+    click.echo("  (the token may instead be given in the environment variable "
+               f"{state.TOKEN_ENV})\n")
+    click.echo("  To connect to this shoal cluster from Python on this machine:")
+    click.echo('    import shoal; shoal.init(address="auto")\n')
+    click.echo("  To terminate the shoal runtime, run")
+    click.echo("    shoal stop")
+
+
+def _print_node_joined(info: dict, address: str) -> None:
+    click.echo(f"Local node IP: {info['node_ip']}\n")
+    click.echo("--------------------")
+    click.echo(f"shoal runtime started: this node joined the cluster at {address}.")
+    click.echo(f"  node id: {info['node_id']}")
+    click.echo("--------------------\n")
+    click.echo("To terminate the shoal runtime on this machine, run")
+    click.echo("  shoal stop")

@@ -1,0 +1,244 @@
+"""The state API (Ray's ``ray.util.state``): list the nodes and actors of a cluster.
+
+``list_nodes()`` and ``list_actors()`` ask the cluster's head (its control store) and return
+plain dicts with the field names of Ray's state API, so that scripts written for Ray work.
+In a driver where ``shoal.init()`` has run, the driver's own head connection is used;
+elsewhere (the ``shoal`` command line, a plain script) the cluster is found on this machine
+through its session directory, which also holds the token needed to connect.
+
+Tasks, objects and placement groups are not offered: the runtime keeps no table of them yet.
+
+This module also holds the lookup of local sessions that the command line shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterable
+
+import psutil
+
+from .._private import transport
+from .._private.config import config
+from .._private.ids import JobID
+from .._private.session import Session
+
+DEFAULT_LIMIT = 100
+TOKEN_ENV = "SHOAL_TOKEN"
+
+# Fields shown without ``detail=True`` (the others are added with it).
+_NODE_FIELDS = ("node_id", "node_ip", "is_head_node", "state", "node_name", "resources_total")
+_ACTOR_FIELDS = ("actor_id", "class_name", "state", "job_id", "name", "node_id", "pid",
+                 "namespace", "num_restarts")
+
+
+class ClusterNotFoundError(ConnectionError):
+    """No running cluster could be found or reached (the message says which and why)."""
+
+
+# -- local sessions ----------------------------------------------------------------------
+def session_dirs() -> list[str]:
+    """Every ``session_*`` directory under the session root, newest first."""
+    root = config.session_root
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    paths = [os.path.join(root, n) for n in names
+             if n.startswith("session_") and not n.startswith("session_latest")]
+    paths = [p for p in paths if os.path.isdir(p) and not os.path.islink(p)]
+    return sorted(paths, key=_mtime, reverse=True)
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def read_address(path: str) -> dict | None:
+    """The ``address.json`` a session's daemon wrote when it became ready, if any."""
+    try:
+        with open(os.path.join(path, "address.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def pid_alive(pid) -> bool:
+    """Whether the process runs (a zombie, exited but not yet reaped, does not)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def live_sessions() -> list[tuple[str, dict]]:
+    """``(session dir, address info)`` of each session whose daemon runs, newest first."""
+    out = []
+    for path in session_dirs():
+        info = read_address(path)
+        if info is not None and pid_alive(info.get("pid")):
+            out.append((path, info))
+    return out
+
+
+def _latest_live() -> tuple[str, dict] | None:
+    """The session ``address="auto"`` would pick: ``session_latest`` first, then the newest."""
+    latest = os.path.realpath(os.path.join(config.session_root, "session_latest"))
+    info = read_address(latest)
+    if info is not None and pid_alive(info.get("pid")):
+        return latest, info
+    sessions = live_sessions()
+    return sessions[0] if sessions else None
+
+
+def resolve_cluster(address: str | None = None) -> tuple[str, bytes]:
+    """``(head address, token)`` of the cluster at ``address`` (HOST:PORT), or of the local
+    cluster when ``address`` is None or ``"auto"``.
+
+    The token comes from ``SHOAL_TOKEN`` if set, else from a live session on this machine
+    that belongs to that cluster.
+    """
+    env_token = os.environ.get(TOKEN_ENV, "").strip().encode()
+    if address in (None, "", "auto"):
+        found = _latest_live()
+        if found is None:
+            raise ClusterNotFoundError(
+                "No running shoal cluster was found on this machine "
+                f"(looked in {config.session_root}). Start one with `shoal start --head`.")
+        path, info = found
+        return info["head_address"], Session(path).read_token()
+    for path, info in live_sessions():
+        if info.get("head_address") == address:
+            return address, env_token or Session(path).read_token()
+    if env_token:
+        return address, env_token
+    raise ClusterNotFoundError(
+        f"No token for the cluster at {address}: no node of it runs on this machine. "
+        f"Set {TOKEN_ENV} to the token printed by `shoal start --head`.")
+
+
+# -- asking the head ---------------------------------------------------------------------
+def head_request(kind: str, body: dict | None = None, address: str | None = None,
+                 timeout: float = 30.0) -> dict:
+    """Send one request to the cluster's control store and return the reply's body."""
+    from .. import api
+
+    if address is None and api.is_initialized():
+        rt = api._runtime()
+        return rt.call(rt.head_conn.request(kind, body or {}, timeout=timeout), timeout + 1)[0]
+    head, token = resolve_cluster(address)
+    try:
+        return asyncio.run(_ask(head, token, kind, body or {}, timeout))
+    except transport.AuthError as e:
+        raise ClusterNotFoundError(f"The head at {head} refused the token: {e}") from None
+    except (OSError, ConnectionError, TimeoutError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else (str(e) or "timed out")
+        raise ClusterNotFoundError(f"Could not connect to the head at {head}: {why}") from None
+
+
+async def _ask(head: str, token: bytes, kind: str, body: dict, timeout: float) -> dict:
+    conn = await transport.connect(head, token, None, hello={"role": "tool"},
+                                   timeout=min(timeout, config.connect_timeout_s))
+    try:
+        reply, _ = await conn.request(kind, body, timeout=timeout)
+    finally:
+        conn.close()
+    return reply
+
+
+def raw_nodes(address: str | None = None) -> list[dict]:
+    """The head's node table as it sends it (ids as bytes; ``total``/``available``)."""
+    return head_request("get_nodes", address=address)["nodes"]
+
+
+# -- the state API -----------------------------------------------------------------------
+def list_nodes(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
+               detail: bool = False, address: str | None = None, timeout: float = 30.0,
+               raise_on_missing_output: bool = True) -> list[dict]:
+    """Every node the cluster has known, dead ones included (Ray's ``NodeState`` fields)."""
+    rows = [_node_row(n) for n in head_request("get_nodes", address=address,
+                                               timeout=timeout)["nodes"]]
+    return _select(rows, filters, limit, None if detail else _NODE_FIELDS)
+
+
+def list_actors(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
+                detail: bool = False, address: str | None = None, timeout: float = 30.0,
+                raise_on_missing_output: bool = True) -> list[dict]:
+    """Every actor of the cluster, dead ones included (Ray's ``ActorState`` fields)."""
+    rows = [_actor_row(a) for a in head_request("list_actors", address=address,
+                                                timeout=timeout)["actors"]]
+    return _select(rows, filters, limit, None if detail else _ACTOR_FIELDS)
+
+
+def _hex(b) -> str | None:
+    return b.hex() if isinstance(b, (bytes, bytearray)) else b
+
+
+def _node_row(n: dict) -> dict:
+    return {
+        "node_id": _hex(n["node_id"]), "node_ip": n["ip"], "is_head_node": bool(n["is_head"]),
+        "state": "ALIVE" if n["alive"] else "DEAD", "node_name": n["ip"],
+        "resources_total": dict(n["total"]), "resources_available": dict(n["available"]),
+        "address": n["address"],
+    }
+
+
+def _actor_row(a: dict) -> dict:
+    job = a.get("job_id")
+    return {
+        "actor_id": _hex(a["actor_id"]), "class_name": a["class_name"], "state": a["state"],
+        "job_id": JobID.from_int(job).hex() if isinstance(job, int) else None,
+        "name": a.get("name") or "", "node_id": _hex(a.get("node_id")), "pid": a.get("pid"),
+        "namespace": a.get("namespace", ""), "ray_namespace": a.get("namespace", ""),
+        "num_restarts": a.get("num_restarts", 0), "max_restarts": a.get("max_restarts"),
+        "is_detached": bool(a.get("detached")), "death_cause": a.get("death_cause") or None,
+        "address": a.get("address"), "worker_id": _hex(a.get("worker_id")),
+    }
+
+
+def _select(rows: list[dict], filters, limit: int, fields: Iterable[str] | None) -> list[dict]:
+    for key, op, value in _check_filters(filters, rows):
+        rows = [r for r in rows if _matches(r.get(key), value) == (op == "=")]
+    rows = rows[: max(int(limit), 0)]
+    if fields is not None:
+        rows = [{k: r[k] for k in fields} for r in rows]
+    return rows
+
+
+def _check_filters(filters, rows: list[dict]) -> list[tuple[str, str, str]]:
+    out = []
+    for f in filters or ():
+        if not isinstance(f, (tuple, list)) or len(f) != 3:
+            raise ValueError(f"a filter is (key, '=' or '!=', value), got {f!r}")
+        key, op, value = f
+        if op not in ("=", "!="):
+            raise ValueError(f"unsupported filter predicate {op!r}: use '=' or '!='")
+        if rows and key not in rows[0]:
+            raise ValueError(f"cannot filter on {key!r}; the fields are: "
+                             f"{', '.join(sorted(rows[0]))}")
+        out.append((key, op, value))
+    return out
+
+
+def _matches(field, value) -> bool:
+    """Compare a field with a filter value given as text (from the command line) or typed."""
+    if isinstance(field, bool):
+        return str(value).strip().lower() in (("true", "1", "yes") if field else
+                                              ("false", "0", "no"))
+    if isinstance(field, (int, float)) and not isinstance(value, (int, float)):
+        try:
+            return float(value) == field
+        except ValueError:
+            return False
+    if isinstance(field, str) and isinstance(value, str):
+        return field == value or (field.isupper() and field == value.upper())
+    return field == value
