@@ -130,8 +130,10 @@ def _register_workloads() -> None:
     """Workload families kept in their own modules (actors, ...)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import actor_workloads
+    import cluster_workloads
 
     actor_workloads.register(benchmark, rate_for)
+    cluster_workloads.register(benchmark)
 
 
 def unit_of(metric: str) -> str:

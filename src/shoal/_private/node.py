@@ -483,6 +483,8 @@ class NodeDaemon:
         elif kind == "free":
             for path in body["paths"]:
                 self._free(path)
+        elif kind == "stream_object":
+            spawn(self.transfer.stream(conn, body, req_id))
         elif kind == "read_chunk":
             self.transfer.read_chunk(conn, body, req_id)
         elif kind == "pull_object":

@@ -1,16 +1,24 @@
 """Moving objects between nodes: a node daemon pulls a segment from the daemon that holds it.
 
-The puller asks for chunks (several in flight at once) and writes each with ``pwrite`` into a
-new local segment, which it then seals as a *replica*. The holder remembers which nodes took
-replicas, so that freeing the primary copy frees them too.
+Bulk path (objects of 256 KiB and more): the puller opens dedicated connections, one per
+range of the object (up to four for large ones); the holder answers each with ``sendfile``
+straight from its tmpfs segment, and the puller receives with ``recv_into`` straight into a
+mapping of the new local segment. No byte is copied by Python on either side.
+Small objects go as chunks in ordinary replies. The new local segment is sealed as a
+*replica*; the holder remembers which nodes took replicas, so that freeing the primary copy
+frees them too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import mmap
 import os
+import socket
+import struct
 
+from . import transport
 from .aio import spawn
 from .config import config
 from .transport import Connection
@@ -19,6 +27,9 @@ log = logging.getLogger(__name__)
 
 CHUNK = 4 * 1024 * 1024
 IN_FLIGHT = 4
+BULK_MIN = 256 * 1024
+STREAM_MIN = 32 * 1024 * 1024  # ranges at least this big get a stream of their own
+MAX_STREAMS = 4
 
 
 class ObjectTransfer:
@@ -40,6 +51,22 @@ class ObjectTransfer:
         finally:
             os.close(fd)
         conn.reply(req_id, {"n": len(data)}, [data])
+
+    async def stream(self, conn: Connection, body: dict, req_id: int) -> None:
+        """Send a range of a segment as raw bytes after the reply, then close (bulk path)."""
+        try:
+            f = open(body["path"], "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            conn.reply_error(req_id, f"object segment {body['path']} is gone", lost=True)
+            conn.close()
+            return
+        try:
+            conn.reply(req_id, {"n": body["len"]})
+            await asyncio.get_running_loop().sendfile(conn.transport, f, body["off"],
+                                                      body["len"])
+        finally:
+            f.close()
+            conn.close()
 
     def add_replica(self, body: dict) -> None:
         self.replicas.setdefault(body["path"], set()).add((body["node_id"], body["replica"]))
@@ -85,17 +112,12 @@ class ObjectTransfer:
         fd = os.open(local, os.O_CREAT | os.O_TRUNC | os.O_RDWR, 0o600)
         try:
             os.ftruncate(fd, size)
-            offsets = list(range(0, size, CHUNK))
-            sem = asyncio.Semaphore(IN_FLIGHT)
-
-            async def one(off: int) -> None:
-                async with sem:
-                    reply, bufs = await conn.request(
-                        "read_chunk", {"path": body["path"], "off": off,
-                                       "len": min(CHUNK, size - off)})
-                os.pwrite(fd, bufs[0], off)
-
-            await asyncio.gather(*(one(o) for o in offsets))
+            if size >= BULK_MIN:
+                await self._bulk(node.address, body["path"], size, fd)
+            else:
+                reply, bufs = await conn.request("read_chunk", {"path": body["path"],
+                                                                "off": 0, "len": size})
+                os.pwrite(fd, bufs[0], 0)
         except BaseException:
             os.close(fd)
             try:
@@ -111,7 +133,74 @@ class ObjectTransfer:
                                   "replica": local})
         return local
 
+    async def _bulk(self, address: str, path: str, size: int, fd: int) -> None:
+        streams = max(1, min(MAX_STREAMS, size // STREAM_MIN))
+        step = -(-size // streams)
+        step = -(-step // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
+        loop = asyncio.get_running_loop()
+        ranges = [(off, min(step, size - off)) for off in range(0, size, step)]
+        await asyncio.gather(*(
+            loop.run_in_executor(None, _receive_range, address, self.d.token, path, off, n, fd)
+            for off, n in ranges))
+
     def forget_local(self, path: str) -> None:
         for src, local in list(self.pulled.items()):
             if local == path:
                 del self.pulled[src]
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        r = sock.recv_into(view[got:], n - got)
+        if r == 0:
+            raise ConnectionError("the object's holder closed the stream early")
+        got += r
+    return bytes(buf)
+
+
+def _read_frame(sock: socket.socket):
+    flen, hlen = struct.unpack(">II", _recv_exact(sock, 8))
+    kind, req_id, body, lens = transport._unpack(_recv_exact(sock, hlen))
+    for ln in lens:
+        _recv_exact(sock, ln)
+    return kind, body
+
+
+def _receive_range(address: str, token: bytes, path: str, off: int, n: int, fd: int) -> None:
+    """Blocking (run in a thread): one stream of the bulk path, into a mapping of ``fd``."""
+    kind, where = transport._route(address)
+    if kind == "unix":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(where)
+    else:
+        host, _, port = where.rpartition(":")
+        sock = socket.create_connection((host.strip("[]"), int(port)), timeout=30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(60)
+    try:
+        sock.sendall(b"".join(transport._frame("hello", 1, {"token": token, "role": "pull"},
+                                               ())))
+        if _read_frame(sock)[0] != "r":
+            raise ConnectionError("the object's holder refused the stream")
+        sock.sendall(b"".join(transport._frame("stream_object", 2,
+                                               {"path": path, "off": off, "len": n}, ())))
+        kind, body = _read_frame(sock)
+        if kind != "r":
+            raise LookupError(body.get("error", "stream refused"))
+        mm = mmap.mmap(fd, n, offset=off)
+        try:
+            view = memoryview(mm)
+            got = 0
+            while got < n:
+                r = sock.recv_into(view[got:], min(n - got, 1 << 22))
+                if r == 0:
+                    raise ConnectionError("the object's holder closed the stream early")
+                got += r
+            view.release()
+        finally:
+            mm.close()
+    finally:
+        sock.close()
