@@ -57,9 +57,13 @@ async def _join_head(head_address: str, token: bytes, handler, hello: dict):
     except AuthError:
         raise StartError(f"the head at {head_address} refused this node: wrong cluster token "
                          "(pass the token printed by `shoal start --head`)") from None
-    except (TimeoutError, OSError, ConnectionError) as e:
+    except TimeoutError:
+        raise StartError(f"could not connect to the head at {head_address}: no answer within "
+                         f"{config.connect_timeout_s:g} s") from None
+    except (OSError, ConnectionError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise StartError(f"could not connect to the head at {head_address}: "
-                         f"{e.strerror if isinstance(e, OSError) and e.strerror else e}") from None
+                         f"{reason or type(e).__name__}") from None
 
 
 async def run(args) -> None:

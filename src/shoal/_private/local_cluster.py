@@ -103,13 +103,15 @@ def _read_ready(proc: subprocess.Popen, timeout: float) -> dict:
 
 
 def _alive(path: str) -> bool:
+    """Is the daemon of the session at ``path`` running (an exited, unreaped one is not)?"""
+    import psutil
+
     try:
         with open(os.path.join(path, "address.json")) as f:
             pid = json.load(f)["pid"]
-        os.kill(pid, 0)
-    except (OSError, ValueError, KeyError):
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except (OSError, ValueError, KeyError, psutil.Error):
         return False
-    return True
 
 
 def _live_sessions() -> list[tuple[str, dict]]:

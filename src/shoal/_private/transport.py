@@ -439,5 +439,8 @@ async def connect(
             raise AuthError(f"{address} refused the connection: {e.body['error']}") from None
         raise
     except ConnectionLost:
-        raise AuthError(f"{address} closed the connection during authentication") from None
+        # A shoal peer that refuses us says why before closing; a silent close means
+        # whatever listens there is not a shoal node.
+        raise ConnectionError(f"{address} closed the connection during the handshake: it "
+                              "does not look like a shoal node") from None
     return conn

@@ -19,7 +19,7 @@ import sys
 import click
 
 from .._private.config import config
-from .._private.local_cluster import _read_ready
+from .._private.local_cluster import _read_ready, find_session_for_head
 from .._private.session import Session
 from ..util import state
 
@@ -118,9 +118,9 @@ def _split_address(address: str) -> tuple[str, int]:
 
 def _local_head_token(address: str) -> str:
     """The token of a head running on this machine at ``address``, for joining it."""
-    for path, info in state.live_sessions():
-        if info.get("is_head") and info.get("head_address") == address:
-            return Session(path).read_token().decode()
+    sess = find_session_for_head(address)  # the head's own session comes first
+    if sess is not None and (state.read_address(sess.path) or {}).get("is_head"):
+        return sess.read_token().decode()
     raise click.ClickException(
         f"A cluster token is needed to join {address}: pass --token (or set SHOAL_TOKEN) "
         "with the token that `shoal start --head` printed.")

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import psutil
 
-from .._private import transport
+from .._private import local_cluster, transport
 from .._private.config import config
 from .._private.ids import JobID
 from .._private.session import Session
@@ -104,8 +104,8 @@ def resolve_cluster(address: str | None = None) -> tuple[str, bytes]:
     """``(head address, token)`` of the cluster at ``address`` (HOST:PORT), or of the local
     cluster when ``address`` is None or ``"auto"``.
 
-    The token comes from ``SHOAL_TOKEN`` if set, else from a live session on this machine
-    that belongs to that cluster.
+    The local cluster's token is read from its session. For an explicit address the token
+    is ``SHOAL_TOKEN`` if set, else that of a live session of that cluster on this machine.
     """
     env_token = os.environ.get(TOKEN_ENV, "").strip().encode()
     if address in (None, "", "auto"):
@@ -116,9 +116,9 @@ def resolve_cluster(address: str | None = None) -> tuple[str, bytes]:
                 f"(looked in {config.session_root}). Start one with `shoal start --head`.")
         path, info = found
         return info["head_address"], Session(path).read_token()
-    for path, info in live_sessions():
-        if info.get("head_address") == address:
-            return address, env_token or Session(path).read_token()
+    sess = local_cluster.find_session_for_head(address)
+    if sess is not None:
+        return address, env_token or sess.read_token()
     if env_token:
         return address, env_token
     raise ClusterNotFoundError(
@@ -129,10 +129,14 @@ def resolve_cluster(address: str | None = None) -> tuple[str, bytes]:
 # -- asking the head ---------------------------------------------------------------------
 def head_request(kind: str, body: dict | None = None, address: str | None = None,
                  timeout: float = 30.0) -> dict:
-    """Send one request to the cluster's control store and return the reply's body."""
+    """Send one request to the cluster's control store and return the reply's body.
+
+    A driver (``shoal.init()`` done) asks through its own head connection; any other process
+    connects to the head for this one request.
+    """
     from .. import api
 
-    if address is None and api.is_initialized():
+    if address in (None, "auto") and api.is_initialized():
         rt = api._runtime()
         return rt.call(rt.head_conn.request(kind, body or {}, timeout=timeout), timeout + 1)[0]
     head, token = resolve_cluster(address)
@@ -164,7 +168,12 @@ def raw_nodes(address: str | None = None) -> list[dict]:
 def list_nodes(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
                detail: bool = False, address: str | None = None, timeout: float = 30.0,
                raise_on_missing_output: bool = True) -> list[dict]:
-    """Every node the cluster has known, dead ones included (Ray's ``NodeState`` fields)."""
+    """Every node the cluster has known, dead ones included (Ray's ``NodeState`` fields).
+
+    ``filters`` is a list of ``(key, "=" or "!=", value)``; ``limit`` caps the rows;
+    ``detail`` adds ``resources_available`` and ``address``. ``raise_on_missing_output`` is
+    accepted for Ray's signature: the head always answers in full.
+    """
     rows = [_node_row(n) for n in head_request("get_nodes", address=address,
                                                timeout=timeout)["nodes"]]
     return _select(rows, filters, limit, None if detail else _NODE_FIELDS)
@@ -173,7 +182,11 @@ def list_nodes(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
 def list_actors(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
                 detail: bool = False, address: str | None = None, timeout: float = 30.0,
                 raise_on_missing_output: bool = True) -> list[dict]:
-    """Every actor of the cluster, dead ones included (Ray's ``ActorState`` fields)."""
+    """Every actor of the cluster, dead ones included (Ray's ``ActorState`` fields).
+
+    Arguments as :func:`list_nodes`; ``detail`` adds ``ray_namespace``, ``is_detached``,
+    ``death_cause``, ``max_restarts``, ``address`` and ``worker_id``.
+    """
     rows = [_actor_row(a) for a in head_request("list_actors", address=address,
                                                 timeout=timeout)["actors"]]
     return _select(rows, filters, limit, None if detail else _ACTOR_FIELDS)

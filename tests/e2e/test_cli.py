@@ -1,0 +1,379 @@
+"""End-to-end tests of the ``shoal`` command line: start, join, status, list, stop.
+
+Every command runs as a subprocess (``python -m shoal.cli ...``) with ``SHOAL_SESSION_ROOT``
+pointing at a directory of its own, so the tests never see nor stop another cluster of this
+machine, and with ``--port`` set to a free port. That directory is made by ``mkdtemp`` in the
+system temp directory rather than under pytest's ``tmp_path``: a session's Unix socket paths
+must stay under 108 bytes, which pytest's longer paths could exceed. Each test ends with
+``shoal stop --force`` (in the ``cli`` fixture), whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+from tests.conftest import shm_entries, shoal_processes, wait_for_condition
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cli:
+    """Runs ``shoal`` commands against one private session root."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("SHOAL_TOKEN", "SHOAL_ADDRESS", "RAY_ADDRESS")}
+        self.env["SHOAL_SESSION_ROOT"] = root
+
+    def run(self, *args: str, timeout: float = 60, env: dict | None = None):
+        return subprocess.run([sys.executable, "-m", "shoal.cli", *args], capture_output=True,
+                              text=True, timeout=timeout, env={**self.env, **(env or {})})
+
+    def python(self, code: str, timeout: float = 60):
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=timeout, env=self.env)
+
+    def sessions(self) -> list[str]:
+        return sorted(os.path.join(self.root, n) for n in os.listdir(self.root)
+                      if n.startswith("session_2"))
+
+    def processes(self) -> list:
+        return [p for s in self.sessions() for p in shoal_processes(s)]
+
+    def shm(self) -> list[str]:
+        return [f for s in self.sessions() for f in shm_entries(s.rsplit("_", 1)[-1])]
+
+
+@pytest.fixture
+def cli():
+    root = tempfile.mkdtemp(prefix="shoal-e2e-")
+    c = Cli(root)
+    try:
+        yield c
+    finally:
+        c.run("stop", "--force")
+        wait_for_condition(lambda: not c.processes(), timeout=15,
+                           msg="(shoal processes left after `shoal stop --force`)")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def head(cli):
+    """A head started with ``shoal start --head``: its port, address, token and output."""
+    port = _free_port()
+    r = cli.run("start", "--head", "--port", str(port), "--num-cpus", "1",
+                "--dashboard-port", "9265")
+    assert r.returncode == 0, r.stderr
+    (session,) = cli.sessions()
+    with open(os.path.join(session, "token")) as f:
+        token = f.read().strip()
+    return {"port": port, "address": f"127.0.0.1:{port}", "token": token, "out": r.stdout,
+            "session": session}
+
+
+def _join(cli, head, *extra: str, env: dict | None = None):
+    return cli.run("start", "--address", head["address"], "--num-cpus", "1", *extra, env=env)
+
+
+def _active_nodes(cli) -> int:
+    r = cli.run("status")
+    if r.returncode != 0:
+        return -1
+    active = r.stdout.split("Active:", 1)[1].split("Dead:", 1)[0]
+    return sum(1 for line in active.splitlines() if line.strip().startswith("node_"))
+
+
+def _daemons(cli) -> list:
+    return [p for p in cli.processes() if "shoal._private.daemon" in p.cmdline()]
+
+
+def _nodes_json(cli, *extra: str) -> list[dict]:
+    r = cli.run("list", "nodes", "--format", "json", *extra)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+# -- start --head --------------------------------------------------------------------------
+def test_start_head_prints_join_command(cli, head):
+    out = head["out"]
+    assert f"shoal start --address='127.0.0.1:{head['port']}' --token='{head['token']}'" in out
+    assert "SHOAL_TOKEN" in out
+    assert 'import shoal; shoal.init(address="auto")' in out
+    assert "shoal stop" in out and "127.0.0.1" in out
+    assert "9265" not in out and "http" not in out  # no dashboard yet: no URL promised
+    with open(os.path.join(head["session"], "dashboard.json")) as f:
+        assert json.load(f)["dashboard_port"] == 9265
+    # The daemon outlives the command that started it.
+    with open(os.path.join(head["session"], "address.json")) as f:
+        info = json.load(f)
+    assert info["is_head"] and info["head_address"] == head["address"]
+    assert any(p.pid == info["pid"] for p in cli.processes())
+
+
+def test_second_head_on_same_port_fails(cli, head):
+    r = cli.run("start", "--head", "--port", str(head["port"]), "--num-cpus", "1")
+    assert r.returncode == 1
+    assert "in use" in r.stderr and str(head["port"]) in r.stderr
+    assert cli.sessions() == [head["session"]]  # the failed attempt left nothing behind
+    assert _active_nodes(cli) == 1  # and `address="auto"` still finds the first head
+
+
+def test_console_script_and_help(cli):
+    r = cli.run("--help")
+    assert r.returncode == 0
+    for cmd in ("start", "stop", "status", "list"):
+        assert cmd in r.stdout
+    script = os.path.join(os.path.dirname(sys.executable), "shoal")
+    if not os.path.exists(script):
+        pytest.skip("the shoal console script is not installed in this environment")
+    r = subprocess.run([script, "--version"], capture_output=True, text=True, env=cli.env)
+    assert r.returncode == 0 and "shoal" in r.stdout
+
+
+# -- start --address -----------------------------------------------------------------------
+def test_node_joins_and_status_shows_two_nodes(cli, head):
+    r = _join(cli, head, "--token", head["token"])
+    assert r.returncode == 0, r.stderr
+    node_session = [s for s in cli.sessions() if s != head["session"]][0]
+    with open(os.path.join(node_session, "address.json")) as f:
+        node_id = json.load(f)["node_id"]
+    assert node_id in r.stdout and "shoal stop" in r.stdout
+    wait_for_condition(lambda: _active_nodes(cli) == 2, timeout=20, msg="(status: 2 nodes)")
+    status = cli.run("status").stdout
+    assert f"node_{node_id}" in status and "(head)" in status
+    assert "0.0/2.0 CPU" in status and "object_store_memory" in status
+
+
+def test_join_token_from_env_or_local_head(cli, head):
+    assert _join(cli, head, env={"SHOAL_TOKEN": head["token"]}).returncode == 0
+    r = _join(cli, head)  # no token: taken from the head's session on this machine
+    assert r.returncode == 0, r.stderr
+    wait_for_condition(lambda: _active_nodes(cli) == 3, timeout=20, msg="(status: 3 nodes)")
+
+
+def test_join_without_token_and_no_local_head_fails(cli):
+    r = cli.run("start", "--address", f"127.0.0.1:{_free_port()}")
+    assert r.returncode == 1
+    assert "token" in r.stderr.lower()
+
+
+def test_wrong_token_fails_fast(cli, head):
+    t0 = time.monotonic()
+    r = _join(cli, head, "--token", "0" * 64)
+    assert time.monotonic() - t0 < 10
+    assert r.returncode == 1
+    assert "token" in r.stderr.lower()
+    assert cli.sessions() == [head["session"]]  # the failed node left no session behind
+    assert len(_daemons(cli)) == 1  # only the head's daemon runs
+
+
+def test_wrong_port_fails_fast(cli, head):
+    t0 = time.monotonic()
+    r = cli.run("start", "--address", f"127.0.0.1:{_free_port()}", "--token", head["token"],
+                "--num-cpus", "1")
+    assert time.monotonic() - t0 < 10
+    assert r.returncode == 1
+    assert "connect" in r.stderr.lower()
+
+
+class _NotAHead:
+    """A TCP server that is not a shoal head: it closes each connection at once, or holds it
+    open without a word (``silent``)."""
+
+    def __init__(self, silent: bool):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.silent = silent
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.silent:
+                self.held.append(conn)
+            else:
+                conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+def test_port_of_another_service_is_not_reported_as_wrong_token(cli):
+    other = _NotAHead(silent=False)
+    try:
+        r = cli.run("start", "--address", f"127.0.0.1:{other.port}", "--token", "0" * 64,
+                    "--num-cpus", "1")
+    finally:
+        other.close()
+    assert r.returncode == 1
+    assert "token" not in r.stderr.lower(), r.stderr
+
+
+def test_head_that_never_answers_gives_a_reason(cli):
+    other = _NotAHead(silent=True)
+    try:
+        r = cli.run("start", "--address", f"127.0.0.1:{other.port}", "--token", "0" * 64,
+                    "--num-cpus", "1", env={"SHOAL_CONNECT_TIMEOUT_S": "1"})
+    finally:
+        other.close()
+    assert r.returncode == 1 and "connect" in r.stderr
+    assert not r.stderr.rstrip().endswith(":"), r.stderr
+
+
+def test_status_shows_dead_node(cli, head):
+    assert _join(cli, head, "--token", head["token"]).returncode == 0
+    node_session = [s for s in cli.sessions() if s != head["session"]][0]
+    with open(os.path.join(node_session, "address.json")) as f:
+        info = json.load(f)
+    wait_for_condition(lambda: _active_nodes(cli) == 2, timeout=20, msg="(status: 2 nodes)")
+    os.kill(info["pid"], signal.SIGTERM)  # the node's daemon stops; the head sees it go
+    wait_for_condition(lambda: _active_nodes(cli) == 1, timeout=20, msg="(node seen dead)")
+    status = cli.run("status").stdout
+    assert f"node_{info['node_id']}" in status.split("Dead:", 1)[1]
+    assert "0.0/1.0 CPU" in status
+    (dead,) = _nodes_json(cli, "--filter", "state=DEAD")
+    assert dead["node_id"] == info["node_id"]
+
+
+def test_status_with_address(cli, head):
+    r = cli.run("status", "--address", head["address"])  # token from the local session
+    assert r.returncode == 0 and "(head)" in r.stdout
+    r = cli.run("status", "--address", head["address"], env={"SHOAL_TOKEN": "0" * 64})
+    assert r.returncode == 1 and "token" in r.stderr.lower()
+    r = cli.run("status", "--address", f"127.0.0.1:{_free_port()}")
+    assert r.returncode == 1 and "SHOAL_TOKEN" in r.stderr
+
+
+# -- drivers, list -------------------------------------------------------------------------
+DRIVER = r"""
+import shoal
+from shoal.util.state import list_actors, list_nodes
+shoal.init(address="auto")
+
+@shoal.remote
+def plus_one(x):
+    return x + 1
+
+@shoal.remote
+class Counter:
+    def ping(self):
+        return "pong"
+
+assert shoal.get(plus_one.remote(1)) == 2
+c = Counter.options(name="counter", lifetime="detached").remote()
+assert shoal.get(c.ping.remote()) == "pong"
+names = [a["name"] for a in list_actors(filters=[("state", "=", "ALIVE")])]
+print("ok", len(list_nodes()), names)
+"""
+
+
+def test_driver_runs_task_and_list_actors(cli, head):
+    r = cli.python(DRIVER)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok 1 ['counter']"
+    out = cli.run("list", "actors", "--format", "json", "--filter", "name=counter")
+    assert out.returncode == 0, out.stderr
+    (actor,) = json.loads(out.stdout)
+    assert actor["class_name"] == "Counter" and actor["state"] == "ALIVE"
+    assert actor["pid"] and len(actor["actor_id"]) == 32
+    table = cli.run("list", "actors")
+    assert "CLASS_NAME" in table.stdout and "Counter" in table.stdout
+
+
+def test_list_nodes_json(cli, head):
+    assert _join(cli, head, "--token", head["token"]).returncode == 0
+    wait_for_condition(lambda: len(_nodes_json(cli)) == 2, timeout=20, msg="(2 nodes listed)")
+    nodes = _nodes_json(cli)
+    assert sorted(n["is_head_node"] for n in nodes) == [False, True]
+    assert all(n["state"] == "ALIVE" and n["node_ip"] == "127.0.0.1" for n in nodes)
+    assert all(n["resources_total"]["CPU"] == 1 for n in nodes)
+    (head_node,) = _nodes_json(cli, "--filter", "is_head_node=true")
+    assert head_node["is_head_node"] is True
+    assert len(_nodes_json(cli, "--limit", "1")) == 1
+    bad = cli.run("list", "nodes", "--filter", "no_such_field=1")
+    assert bad.returncode == 2 and "no_such_field" in bad.stderr
+
+
+@pytest.mark.parametrize("what", ["tasks", "objects", "placement-groups"])
+def test_list_unavailable_resources(cli, what):
+    r = cli.run("list", what)
+    assert r.returncode == 2
+    assert "not available" in r.stderr and r.stdout == ""
+
+
+def test_status_without_cluster_fails(cli):
+    r = cli.run("status")
+    assert r.returncode == 1 and "shoal start --head" in r.stderr
+
+
+# -- stop ----------------------------------------------------------------------------------
+HOLDER = r"""
+import sys
+import numpy as np
+import shoal
+shoal.init(address="auto")
+ref = shoal.put(np.zeros(2_000_000))
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["graceful", "force"])
+def test_stop_leaves_no_process_and_no_shared_memory(cli, head, force):
+    assert _join(cli, head, "--token", head["token"]).returncode == 0
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], env=cli.env, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert cli.shm(), "the driver's put should have made a shared-memory segment"
+        assert len(_daemons(cli)) == 2
+        r = cli.run("stop", *(["--force"] if force else []))
+        assert r.returncode == 0, r.stderr
+        stopped = int(r.stdout.split("Stopped ", 1)[1].split()[0])
+        assert stopped >= 2
+        assert not cli.processes()
+        assert not cli.shm()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert cli.run("stop").stdout.strip() == "Did not find any active shoal processes."
+
+
+def test_block_stops_daemon_on_ctrl_c(cli):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "shoal.cli", "start", "--head", "--block",
+                             "--port", str(port), "--num-cpus", "1"], env=cli.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_condition(lambda: _active_nodes(cli) == 1, timeout=30, msg="(head up)")
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0, proc.stderr.read()
+        wait_for_condition(lambda: not cli.processes(), timeout=15, msg="(daemon stopped)")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
