@@ -316,7 +316,28 @@ def test_list_nodes_json(cli, head):
     assert bad.returncode == 2 and "no_such_field" in bad.stderr
 
 
-@pytest.mark.parametrize("what", ["tasks", "objects", "placement-groups"])
+PG_DRIVER = r"""
+import sys
+import shoal
+from shoal.util import placement_group
+shoal.init(address="auto")
+pg = placement_group([{"CPU": 1}], strategy="PACK", name="listed_pg", lifetime="detached")
+assert pg.wait(20)
+print("READY", flush=True)
+"""
+
+
+def test_list_placement_groups(cli, head):
+    out = cli.python(PG_DRIVER)
+    assert out.returncode == 0 and "READY" in out.stdout, out.stderr
+    r = cli.run("list", "placement-groups", "--format", "json", "--detail")
+    assert r.returncode == 0, r.stderr
+    (pg,) = [g for g in json.loads(r.stdout) if g["name"] == "listed_pg"]
+    assert pg["state"] == "CREATED" and pg["strategy"] == "PACK"
+    assert pg["bundles"][0]["unit_resources"] == {"CPU": 1}
+
+
+@pytest.mark.parametrize("what", ["tasks", "objects"])
 def test_list_unavailable_resources(cli, what):
     r = cli.run("list", what)
     assert r.returncode == 2

@@ -1,7 +1,7 @@
 """``shoal list RESOURCE``: a table (or JSON) of the cluster's nodes or actors.
 
 The rows come from the state API (``shoal.util.state``), with Ray's field names, so
-``--filter`` keys are the same as with ``ray list``. Tasks, objects and placement groups are
+``--filter`` keys are the same as with ``ray list``. Tasks and objects are
 accepted as names, but this version's runtime keeps no table of them: for those the command
 says so and exits with code 2 rather than print an empty or made-up list.
 """
@@ -15,8 +15,9 @@ import click
 from ..util import state
 from .status import format_bytes
 
-_LISTERS = {"nodes": state.list_nodes, "actors": state.list_actors}
-_UNAVAILABLE = ("tasks", "objects", "placement-groups")
+_LISTERS = {"nodes": state.list_nodes, "actors": state.list_actors,
+            "placement-groups": state.list_placement_groups}
+_UNAVAILABLE = ("tasks", "objects")
 
 
 @click.command("list")
@@ -33,7 +34,7 @@ _UNAVAILABLE = ("tasks", "objects", "placement-groups")
               help="The head to ask (default: the cluster running on this machine).")
 @click.pass_context
 def list_cmd(ctx, resource, fmt, limit, filters, detail, address) -> None:
-    """List the cluster's RESOURCE: nodes or actors (tasks, objects and placement-groups
+    """List the cluster's RESOURCE: nodes, actors or placement-groups (tasks and objects
     are not available in this version)."""
     if resource in _UNAVAILABLE:
         click.echo(f"Listing {resource} is not available in this version of shoal: the "

@@ -6,7 +6,7 @@ In a driver where ``shoal.init()`` has run, the driver's own head connection is 
 elsewhere (the ``shoal`` command line, a plain script) the cluster is found on this machine
 through its session directory, which also holds the token needed to connect.
 
-Tasks, objects and placement groups are not offered: the runtime keeps no table of them yet.
+Tasks and objects are not offered yet: the runtime keeps no cluster-wide table of them.
 
 This module also holds the lookup of local sessions that the command line shares.
 """
@@ -30,6 +30,7 @@ TOKEN_ENV = "SHOAL_TOKEN"
 
 # Fields shown without ``detail=True`` (the others are added with it).
 _NODE_FIELDS = ("node_id", "node_ip", "is_head_node", "state", "node_name", "resources_total")
+_PG_FIELDS = ("placement_group_id", "name", "state", "strategy", "creator_job_id")
 _ACTOR_FIELDS = ("actor_id", "class_name", "state", "job_id", "name", "node_id", "pid",
                  "namespace", "num_restarts")
 
@@ -190,6 +191,31 @@ def list_actors(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
     rows = [_actor_row(a) for a in head_request("list_actors", address=address,
                                                 timeout=timeout)["actors"]]
     return _select(rows, filters, limit, None if detail else _ACTOR_FIELDS)
+
+
+def list_placement_groups(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
+                          detail: bool = False, address: str | None = None,
+                          timeout: float = 30.0,
+                          raise_on_missing_output: bool = True) -> list[dict]:
+    """Every placement group of the cluster, removed ones included (Ray's
+    ``PlacementGroupState`` fields); ``detail`` adds the bundles and their nodes."""
+    rows = [_pg_row(g) for g in head_request("pg_table", address=address,
+                                             timeout=timeout)["groups"]]
+    return _select(rows, filters, limit, None if detail else _PG_FIELDS)
+
+
+def _pg_row(g: dict) -> dict:
+    job = g.get("job_id")
+    return {
+        "placement_group_id": _hex(g["placement_group_id"]), "name": g.get("name") or "",
+        "state": g["state"], "strategy": g["strategy"],
+        "creator_job_id": JobID.from_int(job).hex() if isinstance(job, int) else None,
+        "is_detached": bool(g.get("detached")),
+        "bundles": [{"bundle_id": i, "unit_resources": b,
+                     "node_id": _hex(g["bundles_to_node_id"][i])
+                     if i < len(g["bundles_to_node_id"]) else None}
+                    for i, b in enumerate(g["bundles"])],
+    }
 
 
 def _hex(b) -> str | None:
