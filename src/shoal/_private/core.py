@@ -7,6 +7,7 @@ on an asyncio loop in a background thread; the user's thread calls in through th
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import collections
 import concurrent.futures
@@ -413,7 +414,8 @@ class CoreRuntime:
         can slip by) and the caller sleeps on an event the I/O thread sets. Returns None if
         some ref is not owned here, or has been freed.
         """
-        done = threading.Event()
+        done = _thread.allocate_lock()  # held until the last value arrives (cheaper than Event)
+        done.acquire()
         remaining = [0]
         values: list = [None] * len(refs)
 
@@ -423,7 +425,7 @@ class CoreRuntime:
                 with self.refs.lock:
                     remaining[0] -= 1
                     if remaining[0] == 0:
-                        done.set()
+                        done.release()
             return set_value
 
         with self.refs.lock:
@@ -438,7 +440,7 @@ class CoreRuntime:
                     entry.waiters.append(waiter(i))
             if remaining[0] == 0:
                 return values
-        if not done.wait(timeout):
+        if not done.acquire(timeout=-1 if timeout is None else timeout):
             raise exc_mod.GetTimeoutError(
                 f"Get timed out: some object(s) not ready after {timeout} s.")
         return values

@@ -54,8 +54,8 @@ class Value:
         if "p" in d:
             return cls(is_error=d["e"], path=d["p"], node_id=d["n"], size=d["z"])
         start, count = d["b"], d["c"]
-        return cls(is_error=d["e"], meta=bufs[start], bufs=bufs[start + 1 : start + count],
-                   size=sum(len(b) for b in bufs[start : start + count]))
+        parts = bufs[start : start + count]
+        return cls(d["e"], parts[0], parts[1:], None, None, sum(map(len, parts)))
 
 
 @dataclass
