@@ -37,6 +37,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker_lease_pipeline", 1, "tasks pushed ahead to one leased worker before earlier ones finish"),
     Setting("heartbeat_interval_s", 1.0, "seconds between a node's heartbeats to the head"),
     Setting("node_dead_timeout_s", 10.0, "a node silent for this long is marked dead"),
+    Setting("spill_dir", "", "where objects are spilled when the store is full (default: "
+            "<session>/spill)"),
+    Setting("object_store_full_timeout_s", 10.0, "how long a put or task return waits for "
+            "room (while objects are spilled) before ObjectStoreFullError"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

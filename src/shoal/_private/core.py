@@ -304,12 +304,33 @@ class CoreRuntime:
             return Value(ser.is_error, bytes(ser.meta), [bytes(b) for b in ser.buffers],
                          size=ser.total_bytes)
         path = os.path.join(config.shm_dir, f"shoal-{self.session_tag}-{oid.hex()}")
-        size = object_store.write_segment(path, ser.meta, ser.buffers,
-                                          object_store.FLAG_ERROR if ser.is_error else 0,
-                                          replace=replace)
+        size = object_store.segment_size(len(ser.meta),
+                                         [memoryview(b).nbytes for b in ser.buffers])
+        reserved = self._reserve(size)
+        try:
+            size = object_store.write_segment(path, ser.meta, ser.buffers,
+                                              object_store.FLAG_ERROR if ser.is_error else 0,
+                                              replace=replace)
+        except BaseException:
+            if reserved:
+                self.loop.call_soon_threadsafe(self.node_send, "unreserve", {"size": size})
+            raise
         self.loop.call_soon_threadsafe(
-            self.node_send, "seal", {"path": path, "size": size, "owner": owner_id})
+            self.node_send, "seal", {"path": path, "size": size, "owner": owner_id,
+                                     "reserved": reserved})
         return Value(ser.is_error, path=path, node_id=self.node_id, size=size)
+
+    def _reserve(self, size: int) -> bool:
+        """Wait for the node to set aside ``size`` bytes (it spills objects if it must)."""
+        if _on_loop(self.loop):
+            return False  # cannot block the I/O loop: write without a reservation
+        try:
+            self.call(self.node_conn.request("reserve", {"size": size}))
+        except RemoteError as e:
+            if e.body.get("store_full"):
+                raise exc_mod.ObjectStoreFullError(e.body.get("error", "")) from None
+            raise
+        return True
 
     def materialize(self, v: Value):
         """Deserialize a Value (zero-copy for shm segments on this node)."""
@@ -317,12 +338,35 @@ class CoreRuntime:
             path = v.path
             if v.node_id is not None and v.node_id != self.node_id:
                 path = self.call(self._pull(v))
+            pinned = False
             try:
-                meta, bufs, _flags = object_store.read_segment(path)
+                meta, bufs, _flags = object_store.read_segment(path, self._unpinner(path))
             except FileNotFoundError:
-                raise exc_mod.ObjectLostError(os.path.basename(v.path).rsplit("-", 1)[-1])
+                path = self.call(self._restore(v, path))  # spilled: bring it back
+                pinned = True
+                meta, bufs, _flags = object_store.read_segment(path, self._unpinner(path))
+            if not pinned:
+                self.loop.call_soon_threadsafe(self.node_send, "pin", {"paths": [path]})
             return serialization.deserialize(meta, bufs)
         return serialization.deserialize(v.meta, v.bufs)
+
+    def _unpinner(self, path: str):
+        def unpin():
+            if not self.shutting_down:
+                try:
+                    self.loop.call_soon_threadsafe(self.node_send, "unpin", {"paths": [path]})
+                except RuntimeError:
+                    pass
+        return unpin
+
+    async def _restore(self, v: Value, path: str) -> str:
+        try:
+            body, _ = await self.node_conn.request("restore", {"path": path})
+        except RemoteError as e:
+            if e.body.get("store_full"):
+                raise exc_mod.ObjectStoreFullError(e.body.get("error", "")) from None
+            raise exc_mod.ObjectLostError(os.path.basename(path).rsplit("-", 1)[-1]) from e
+        return body["path"]
 
     async def _pull(self, v: Value) -> str:
         """Have our node daemon fetch a segment held by another node; its local path."""
@@ -775,3 +819,10 @@ class CoreRuntime:
                f"with these resources joins.")
         log.warning(msg)
         print(msg, file=sys.stderr, flush=True)
+
+
+def _on_loop(loop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -151,9 +151,10 @@ class TaskExecutor:
         try:
             values = [rt.store_value(s, rid[i], owner_id, replace=True)
                       for i, s in enumerate(sers)]
-        except Exception as e:  # e.g. /dev/shm full: the caller gets the error, we live on
-            err = serialization.serialize(exc_mod.RaySystemError(
-                f"could not store the result of task {name}: {type(e).__name__}: {e}"),
+        except Exception as e:  # e.g. the store is full: the caller gets the error, we live on
+            err = serialization.serialize(
+                e if isinstance(e, exc_mod.ObjectStoreFullError) else exc_mod.RaySystemError(
+                    f"could not store the result of task {name}: {type(e).__name__}: {e}"),
                 is_error=True)
             values = [rt.store_value(err, rid[i], owner_id) for i in range(nr)]
         contained = {i: [(r._id, r._owner) for r in s.contained] for i, s in enumerate(sers)

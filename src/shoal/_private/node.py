@@ -8,16 +8,16 @@ memory segments sealed on this node, and forwards workers' output to drivers.
 from __future__ import annotations
 
 import asyncio
-import glob
 import itertools
 import logging
 import os
 import signal
 import sys
 
-from . import cluster_policy, object_store, placement, scheduler
+from . import cluster_policy, placement, scheduler
 from .aio import spawn
 from .config import config
+from .node_store import NodeStore
 from .object_transfer import ObjectTransfer
 from .resources import NodeResources, ResourceSet
 from .transport import Connection, ConnectionLost, RemoteError, connect
@@ -59,8 +59,8 @@ class NodeDaemon:
         self.lease_ids = itertools.count(1)
         # lease id -> (connection, request id, future): where a grant is to be delivered
         self.pending_replies: dict[int, tuple] = {}
-        self.objects: dict[str, tuple[int, bytes]] = {}  # path -> (size, owner worker id)
-        self.store_bytes = 0
+        self.store = NodeStore(self, int(self.res.total.get("object_store_memory"))
+                               or 1 << 62)
         self.log_subscribers: dict[int, set[Connection]] = {}
         self.stopping = False
         self._worker_seq = itertools.count(1)
@@ -152,12 +152,7 @@ class NodeDaemon:
         self.sweep_objects()
 
     def sweep_objects(self) -> None:
-        for path in list(self.objects):
-            object_store.unlink_segment(path)
-        self.objects.clear()
-        self.store_bytes = 0
-        for path in glob.glob(os.path.join(config.shm_dir, f"shoal-{self.session_tag}-*")):
-            object_store.unlink_segment(path)
+        self.store.sweep(self.session_tag)
 
     # -- worker processes -----------------------------------------------------------------
     def _start_worker(self) -> None:
@@ -313,8 +308,9 @@ class NodeDaemon:
                 self._apply(self.sched.lease_returned(lease.lease_id, worker_alive=False))
         for subs in self.log_subscribers.values():
             subs.discard(conn)
-        for path, (_size, owner) in list(self.objects.items()):
-            if owner == conn.state.get("owner_id"):
+        owner_id = conn.state.get("owner_id")
+        if owner_id:
+            for path in self.store.owned_by(owner_id):
                 self._free(path)
         self._report_resources()
 
@@ -433,20 +429,15 @@ class NodeDaemon:
         self.view.update(self.node_id, self.address, self.res.total.to_dict(), avail, True)
         self.head.update_resources({"node_id": self.node_id, "available": avail,
                                     "total": self.res.total.to_dict(),
-                                    "store_bytes": self.store_bytes})
+                                    "store": self.store.state.stats()})
 
     # -- objects --------------------------------------------------------------------------
     def seal(self, conn: Connection, body: dict) -> None:
-        path = body["path"]
-        if path not in self.objects:
-            self.objects[path] = (body["size"], body.get("owner") or b"")
-            self.store_bytes += body["size"]
+        self.store.seal(body["path"], body["size"], body.get("owner") or b"",
+                        reserved=body.get("reserved", True))
 
     def _free(self, path: str) -> None:
-        entry = self.objects.pop(path, None)
-        if entry is not None:
-            self.store_bytes -= entry[0]
-        object_store.unlink_segment(path)
+        self.store.free(path)
         self.transfer.primary_freed(path)
         self.transfer.forget_local(path)
 
@@ -483,6 +474,8 @@ class NodeDaemon:
         elif kind == "free":
             for path in body["paths"]:
                 self._free(path)
+        elif self.store.handle(conn, kind, body, req_id):
+            pass
         elif kind == "stream_object":
             spawn(self.transfer.stream(conn, body, req_id))
         elif kind == "read_chunk":
@@ -505,8 +498,8 @@ class NodeDaemon:
         elif kind == "node_info":
             conn.reply(req_id, {
                 "node_id": self.node_id, "total": self.res.total.to_dict(),
-                "available": self.res.available.to_dict(), "store_bytes": self.store_bytes,
-                "num_objects": len(self.objects),
+                "available": self.res.available.to_dict(),
+                "store": self.store.state.stats(),
                 "workers": [{"pid": w.pid, "worker_id": w.worker_id} for w in self.procs.values()],
             })
         else:

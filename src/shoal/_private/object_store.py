@@ -17,6 +17,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import weakref
 
 _HEAD = struct.Struct("<4sIQII")
 _ENTRY = struct.Struct("<QQ")
@@ -78,14 +79,19 @@ def write_segment(path: str, meta: bytes, buffers: list, flags: int = 0,
     return total
 
 
-def read_segment(path: str) -> tuple[memoryview, list[memoryview], int]:
-    """Map ``path`` read-only; return ``(meta, buffers, flags)`` as zero-copy views."""
+def read_segment(path: str, on_release=None) -> tuple[memoryview, list[memoryview], int]:
+    """Map ``path`` read-only; return ``(meta, buffers, flags)`` as zero-copy views.
+
+    ``on_release()`` is called once the mapping is gone (every view of it collected).
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
         mm = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
     finally:
         os.close(fd)
+    if on_release is not None:
+        weakref.finalize(mm, on_release)
     view = memoryview(mm)
     magic, flags, meta_len, nbufs, _ = _HEAD.unpack_from(view, 0)
     if magic != MAGIC:

@@ -40,9 +40,13 @@ class ObjectTransfer:
         self.inflight: dict[str, asyncio.Future] = {}
 
     # -- serving ----------------------------------------------------------------------------
+    def _source(self, path: str) -> str:
+        """Where a segment's bytes are now: in memory, or in its spill file."""
+        return self.d.store.spill_path_of(path) or path
+
     def read_chunk(self, conn: Connection, body: dict, req_id: int) -> None:
         try:
-            fd = os.open(body["path"], os.O_RDONLY)
+            fd = os.open(self._source(body["path"]), os.O_RDONLY)
         except FileNotFoundError:
             conn.reply_error(req_id, f"object segment {body['path']} is gone", lost=True)
             return
@@ -55,7 +59,7 @@ class ObjectTransfer:
     async def stream(self, conn: Connection, body: dict, req_id: int) -> None:
         """Send a range of a segment as raw bytes after the reply, then close (bulk path)."""
         try:
-            f = open(body["path"], "rb")  # noqa: SIM115 - closed below
+            f = open(self._source(body["path"]), "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             conn.reply_error(req_id, f"object segment {body['path']} is gone", lost=True)
             conn.close()
@@ -107,6 +111,7 @@ class ObjectTransfer:
             raise LookupError(f"the node holding {body['path']} is not alive")
         conn = await self.d.peer(node.address)
         size = body["size"]
+        await self.d.store.reserve(size)  # room for the replica, spilling if needed
         name = os.path.basename(body["path"]).rsplit("-", 1)[-1]
         local = os.path.join(config.shm_dir, f"shoal-{self.d.session_tag}-{name}")
         fd = os.open(local, os.O_CREAT | os.O_TRUNC | os.O_RDWR, 0o600)
@@ -120,14 +125,14 @@ class ObjectTransfer:
                 os.pwrite(fd, bufs[0], 0)
         except BaseException:
             os.close(fd)
+            self.d.store.state.cancel_reservation(size)
             try:
                 os.unlink(local)
             except OSError:
                 pass
             raise
         os.close(fd)
-        self.d.objects[local] = (size, body.get("owner") or b"")
-        self.d.store_bytes += size
+        self.d.store.seal(local, size, body.get("owner") or b"", reserved=True, replica=True)
         self.pulled[body["path"]] = local
         conn.send("add_replica", {"path": body["path"], "node_id": self.d.node_id,
                                   "replica": local})

@@ -1,0 +1,150 @@
+"""A node's object store accounting as a pure state machine: capacity, pins, spilling.
+
+Every segment in the node's shared memory is an entry here. Writers *reserve* space before
+writing; when the store is full the answer names unpinned objects to move out first
+(replicas are dropped, primaries spilled to disk), oldest use first. Objects mapped by a
+reader, or being written, are pinned and never moved. ``ObjectStoreFull`` is the answer
+only when pinned objects alone leave no room. No I/O here: the daemon does the copying.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+
+class ObjectStoreFull(Exception):
+    def __init__(self, capacity: int, pinned: int, requested: int, used: int):
+        self.capacity, self.pinned, self.requested, self.used = capacity, pinned, requested, used
+        super().__init__(
+            f"The object store is full: capacity {capacity} bytes, {pinned} bytes pinned by "
+            f"objects in use, {used} bytes in memory in all; {requested} bytes requested. "
+            "Free references to objects you no longer need, or start the node with a larger "
+            "object_store_memory.")
+
+
+@dataclass
+class Entry:
+    path: str
+    size: int
+    owner: bytes
+    replica: bool = False  # a copy pulled from another node: drop rather than spill
+    pins: int = 0
+    spilled: str | None = None  # path of the spill file, when not in memory
+    moving: bool = False  # being spilled right now
+    last_use: int = 0
+
+    @property
+    def in_memory(self) -> bool:
+        return self.spilled is None
+
+
+class StoreState:
+    def __init__(self, capacity: int):
+        self.capacity = int(capacity)
+        self.entries: dict[str, Entry] = {}
+        self.used = 0  # bytes of segments in memory
+        self.reserved = 0  # bytes promised to writers, not sealed yet
+        self.spilled_bytes = 0
+        self._clock = itertools.count(1)
+
+    # -- creation -------------------------------------------------------------------------
+    def reserve(self, size: int) -> tuple[str, object]:
+        """``("ok", None)``, ``("spill", [paths to move out])`` or ``("full", error)``."""
+        free = self.capacity - self.used - self.reserved
+        if size <= free:
+            self.reserved += size
+            return "ok", None
+        movable = sorted((e for e in self.entries.values()
+                          if e.in_memory and e.pins == 0 and not e.moving),
+                         key=lambda e: (not e.replica, e.last_use))
+        moving_bytes = sum(e.size for e in self.entries.values() if e.moving)
+        chosen, gain = [], 0
+        for e in movable:
+            if free + moving_bytes + gain >= size:
+                break
+            chosen.append(e.path)
+            gain += e.size
+        if free + moving_bytes + gain < size:
+            pinned = sum(e.size for e in self.entries.values() if e.in_memory and e.pins)
+            return "full", ObjectStoreFull(self.capacity, pinned + self.reserved, size,
+                                           self.used)
+        for p in chosen:
+            self.entries[p].moving = True
+        return "spill", chosen
+
+    def cancel_reservation(self, size: int) -> None:
+        self.reserved = max(0, self.reserved - size)
+
+    def seal(self, path: str, size: int, owner: bytes, *, reserved: bool = True,
+             replica: bool = False) -> None:
+        if path in self.entries:
+            return
+        if reserved:
+            self.reserved = max(0, self.reserved - size)
+        self.entries[path] = Entry(path, size, owner, replica=replica,
+                                   last_use=next(self._clock))
+        self.used += size
+
+    # -- use ------------------------------------------------------------------------------
+    def pin(self, path: str) -> None:
+        e = self.entries.get(path)
+        if e is not None:
+            e.pins += 1
+            e.last_use = next(self._clock)
+
+    def unpin(self, path: str) -> None:
+        e = self.entries.get(path)
+        if e is not None and e.pins > 0:
+            e.pins -= 1
+
+    def touch(self, path: str) -> None:
+        e = self.entries.get(path)
+        if e is not None:
+            e.last_use = next(self._clock)
+
+    # -- moving out and back ----------------------------------------------------------------
+    def moved_out(self, path: str, spill_path: str | None) -> None:
+        """The segment left memory: spilled to ``spill_path``, or dropped (a replica)."""
+        e = self.entries.get(path)
+        if e is None:
+            return
+        e.moving = False
+        self.used -= e.size
+        if spill_path is None:
+            del self.entries[path]
+        else:
+            e.spilled = spill_path
+            self.spilled_bytes += e.size
+
+    def move_failed(self, path: str) -> None:
+        e = self.entries.get(path)
+        if e is not None:
+            e.moving = False
+
+    def restored(self, path: str) -> None:
+        e = self.entries.get(path)
+        if e is None or e.spilled is None:
+            return
+        self.spilled_bytes -= e.size
+        e.spilled = None
+        self.used += e.size
+        self.reserved = max(0, self.reserved - e.size)
+        e.last_use = next(self._clock)
+
+    # -- freeing --------------------------------------------------------------------------
+    def free(self, path: str) -> Entry | None:
+        e = self.entries.pop(path, None)
+        if e is None:
+            return None
+        if e.spilled is None:
+            self.used -= e.size
+        else:
+            self.spilled_bytes -= e.size
+        return e
+
+    def stats(self) -> dict:
+        return {"capacity": self.capacity, "used": self.used, "reserved": self.reserved,
+                "spilled": self.spilled_bytes, "num_objects": len(self.entries),
+                "num_spilled": sum(1 for e in self.entries.values() if e.spilled),
+                "pinned": sum(e.size for e in self.entries.values() if e.pins and e.in_memory)}
