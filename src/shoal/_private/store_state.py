@@ -33,6 +33,7 @@ class Entry:
     spilled: str | None = None  # path of the spill file, when not in memory
     moving: bool = False  # being spilled right now
     last_use: int = 0
+    freed: bool = False  # no reference remains, but a reader still maps it
 
     @property
     def in_memory(self) -> bool:
@@ -56,7 +57,7 @@ class StoreState:
             self.reserved += size
             return "ok", None
         movable = sorted((e for e in self.entries.values()
-                          if e.in_memory and e.pins == 0 and not e.moving),
+                          if e.in_memory and e.pins == 0 and not e.moving and not e.freed),
                          key=lambda e: (not e.replica, e.last_use))
         moving_bytes = sum(e.size for e in self.entries.values() if e.moving)
         chosen, gain = [], 0
@@ -97,6 +98,9 @@ class StoreState:
         e = self.entries.get(path)
         if e is not None and e.pins > 0:
             e.pins -= 1
+            if e.freed and e.pins == 0:  # the last view of a freed object is gone
+                del self.entries[path]
+                self.used -= e.size
 
     def touch(self, path: str) -> None:
         e = self.entries.get(path)
@@ -134,9 +138,15 @@ class StoreState:
 
     # -- freeing --------------------------------------------------------------------------
     def free(self, path: str) -> Entry | None:
-        e = self.entries.pop(path, None)
-        if e is None:
+        """No reference remains. Its memory stays counted while a reader still maps it
+        (the file can go: the mapping keeps the pages until it is dropped)."""
+        e = self.entries.get(path)
+        if e is None or e.freed:
             return None
+        if e.spilled is None and e.pins > 0:
+            e.freed = True
+            return e
+        del self.entries[path]
         if e.spilled is None:
             self.used -= e.size
         else:
