@@ -37,6 +37,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker_lease_pipeline", 1, "tasks pushed ahead to one leased worker before earlier ones finish"),
     Setting("heartbeat_interval_s", 1.0, "seconds between a node's heartbeats to the head"),
     Setting("node_dead_timeout_s", 10.0, "a node silent for this long is marked dead"),
+    Setting("memory_usage_threshold", 0.95, "fraction of the machine's memory in use above "
+            "which the memory monitor ends a task's worker (Ray's memory_usage_threshold)"),
+    Setting("memory_monitor_refresh_ms", 250, "how often the memory monitor looks; 0 "
+            "turns it off"),
     Setting("spill_dir", "", "where objects are spilled when the store is full (default: "
             "<session>/spill)"),
     Setting("object_store_full_timeout_s", 10.0, "how long a put or task return waits for "

@@ -769,6 +769,8 @@ class CoreRuntime:
                     lambda _c: self._apply(self.refs.borrowers_gone(borrower)))
         elif kind == "remove_borrower":
             self._apply(self.refs.remove_borrower(body["oid"], body["borrower"]))
+        elif kind == "worker_oom":
+            self.submitter.worker_oom(body)
         elif kind == "gen_item":
             self._gen_item(body, bufs)
         elif kind == "log_lines":

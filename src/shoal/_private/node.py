@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from . import cluster_policy, placement, scheduler
+from . import cluster_policy, memory_monitor, placement, scheduler
 from .aio import spawn
 from .config import config
 from .node_store import NodeStore
@@ -72,6 +72,7 @@ class NodeDaemon:
         self.worker_env: dict[str, str] = {}  # extra environment for workers (cluster mode)
         self._report_scheduled = False
         self.bundles: dict[tuple[bytes, int], tuple] = {}  # (pg, index) -> (base, named, gpus)
+        self.oom_killed: dict[bytes, dict] = {}  # worker id -> why the monitor ended it
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, prestart: int) -> None:
@@ -82,6 +83,7 @@ class NodeDaemon:
         })
         for _ in range(prestart):
             self._start_worker()
+        spawn(memory_monitor.run(self))
 
     async def heartbeat(self, interval: float) -> None:
         """Report resources to the head periodically: the head's proof we are alive."""

@@ -48,6 +48,7 @@ class Lease:
     gpu_ids: list[int]
     owner: object = None
     job_id: int | None = None
+    dedicated: bool = False
 
 
 # Actions -------------------------------------------------------------------------------
@@ -209,7 +210,8 @@ class LocalScheduler:
                 continue
             w = idle.pop()
             gpu_ids = self.resources.acquire(req.demand)
-            lease = Lease(req.lease_id, w.worker_id, req.demand, gpu_ids, req.owner, req.job_id)
+            lease = Lease(req.lease_id, w.worker_id, req.demand, gpu_ids, req.owner,
+                          req.job_id, req.dedicated)
             w.state, w.lease_id, w.dedicated = LEASED, req.lease_id, req.dedicated
             self.leases[req.lease_id] = lease
             actions.append(Grant(lease))

@@ -41,6 +41,7 @@ class TaskSpec:
     force_cancel: bool = False
     attempt: int = 0
     worker: object = None  # LeasedWorker running it now
+    oom: dict | None = None  # why the memory monitor ended its worker, if it did
 
     @property
     def key(self) -> tuple:
@@ -58,6 +59,7 @@ class LeasedWorker:
     conn: object
     node_conn: object = None  # the node daemon that granted the lease
     inflight: int = 0
+    oom: dict | None = None  # set when the memory monitor ends this worker
     dead: bool = False
 
 
@@ -232,9 +234,29 @@ class Submitter:
             self.rt.fail_task(spec, RaySystemError(f"task push failed: {exc}"))
         self._pump(ks)
 
-    def _retry_or_fail(self, ks: KeyState, spec: TaskSpec) -> None:
-        from ..exceptions import TaskCancelledError, WorkerCrashedError
+    def worker_oom(self, info: dict) -> None:
+        """The node's memory monitor is about to end this worker: remember why."""
+        for spec in self.running.values():
+            lw = spec.worker
+            if lw is not None and lw.lease_id == info["lease_id"] and \
+                    lw.worker_id == info["worker_id"]:
+                spec.oom = info
 
+    def _retry_or_fail(self, ks: KeyState, spec: TaskSpec) -> None:
+        from ..exceptions import OutOfMemoryError, TaskCancelledError, WorkerCrashedError
+
+        oom = spec.oom
+        if oom is not None and not spec.cancelled and not (
+                spec.max_retries < 0 or spec.attempt <= spec.max_retries):
+            self.rt.fail_task(spec, OutOfMemoryError(
+                f"Task {spec.name} was killed because the node {oom['node_id'].hex()[:12]} "
+                f"({oom['ip']}) was running low on memory: {oom['used'] / 2**30:.2f} GiB of "
+                f"{oom['total'] / 2**30:.2f} GiB in use, above the threshold "
+                f"memory_usage_threshold={oom['threshold']} (the task's worker pid "
+                f"{oom['pid']} used {oom['rss'] / 2**30:.2f} GiB). It ran "
+                f"{spec.attempt} time(s) (max_retries={spec.max_retries})."))
+            return
+        spec.oom = None
         if spec.cancelled:
             self.rt.fail_task(spec, TaskCancelledError(spec.task_id.hex()))
         elif spec.max_retries < 0 or spec.attempt <= spec.max_retries:
