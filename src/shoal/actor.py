@@ -95,6 +95,8 @@ class ActorClass:
         rt = _runtime()
         data = self._class_bytes()
         spec_args, deps, hold = _prepare_args(rt, args, kwargs, f"{self._name}.__init__")
+        for r in hold:  # creation arguments are kept by the actor's scope object instead
+            rt.refs.remove_submitted(r._id)
         namespace = opts.get("namespace") or rt.namespace
         name = opts.get("name")
         detached = opts.get("lifetime") == "detached"
@@ -247,11 +249,12 @@ class ActorHandle:
         spec_args, deps, hold = _prepare_args(rt, args, kwargs, method)
         if self._scope is not None:
             hold.append(self._scope)
+            rt.refs.add_submitted(self._scope._id)
         task_id = rt.ids.task_id()
         return_ids = [] if streaming else \
             [task_id + (i + 1).to_bytes(4, "big") for i in range(nr)]
         for rid in return_ids:
-            rt.refs.new_owned(rid, task_id)
+            rt.refs.new_owned(rid, task_id, f"{self._class_name}.{method}")
         refs = [rt.make_ref(rid) for rid in return_ids]
         retries = opts.get("max_task_retries", self._opts.get("max_task_retries", 0))
         call = ActorCall(task_id, self._actor_id_b, method, spec_args, list(kwargs), nr,

@@ -87,7 +87,7 @@ class RemoteFunction:
         return_ids = [] if streaming else \
             [task_id + (i + 1).to_bytes(4, "big") for i in range(nr)]
         for rid in return_ids:
-            rt.refs.new_owned(rid, task_id)
+            rt.refs.new_owned(rid, task_id, name)
         refs = [rt.make_ref(rid) for rid in return_ids]
         max_retries = opts.get("max_retries")
         spec = TaskSpec(
@@ -121,6 +121,7 @@ def _prepare_args(rt, args, kwargs, name):
             spec_args.append(a)
             deps.append(i)
             hold.append(a)
+            rt.refs.add_submitted(a._id)
             continue
         try:
             ser = serialization.serialize(a)
@@ -128,11 +129,14 @@ def _prepare_args(rt, args, kwargs, name):
             raise TypeError(serialization.describe_unserializable(
                 a, f"the argument {_arg_label(i, args, kwargs)} of task {name}:", e)) from e
         hold.extend(ser.contained)
+        for r in ser.contained:
+            rt.refs.add_submitted(r._id)
         if ser.total_bytes > rt.max_inline:
             ref = rt.put_serialized(ser)
             spec_args.append(ref)
             deps.append(i)
             hold.append(ref)
+            rt.refs.add_submitted(ref._id)
         else:
             spec_args.append(Value(False, bytes(ser.meta), [bytes(b) for b in ser.buffers],
                                    size=ser.total_bytes))

@@ -411,6 +411,7 @@ class CoreRuntime:
         oid = self.ids.put_id()
         self.refs.new_owned(oid)
         ref = self.make_ref(oid)
+        self.refs.owned[oid].name = "(put)"
         v = self.store_value(ser, oid, self.worker_id)
         self.refs.set_value(oid, v, ser.contained)
         return ref
@@ -671,7 +672,7 @@ class CoreRuntime:
             gen = self.generators.pop(spec.task_id, None)
             if gen is not None:
                 gen._finish(body.get("n", 0))
-            spec.hold = []
+            self.release_hold(spec)
             return False
         values = [Value.from_wire(d, bufs) for d in body["r"]]
         if body.get("app_err") and values and self._should_retry_exception(spec, values[0]):
@@ -683,7 +684,7 @@ class CoreRuntime:
                 if r._owner != self.address:
                     self.refs.mark_registered(r._id)
             self._set_one(spec.return_ids[i], v, inner)
-        spec.hold = []
+        self.release_hold(spec)
         return False
 
     def _should_retry_exception(self, spec: TaskSpec, v: Value) -> bool:
@@ -703,6 +704,12 @@ class CoreRuntime:
         cause = getattr(err, "cause", err)
         return isinstance(cause, tuple(allow))
 
+    def release_hold(self, spec) -> None:
+        """A task or call is done: the refs it kept alive as arguments let go."""
+        for r in spec.hold:
+            self._apply(self.refs.remove_submitted(r._id))
+        spec.hold = []
+
     def fail_task(self, spec: TaskSpec, error: BaseException) -> None:
         ser = serialization.serialize(error, is_error=True)
         v = Value(True, bytes(ser.meta), [bytes(b) for b in ser.buffers], size=ser.total_bytes)
@@ -720,11 +727,11 @@ class CoreRuntime:
                 self._set_one(rid, values[0], None)
                 gen._add(index, ref)
                 gen._finish(index)
-            spec.hold = []
+            self.release_hold(spec)
             return
         for oid, v in zip(spec.return_ids, values, strict=True):
             self._set_one(oid, v, None)
-        spec.hold = []
+        self.release_hold(spec)
 
     def _set_one(self, oid: bytes, v: Value, contains) -> None:
         waiters = self.refs.set_value(oid, v, contains)
@@ -769,6 +776,11 @@ class CoreRuntime:
                     lambda _c: self._apply(self.refs.borrowers_gone(borrower)))
         elif kind == "remove_borrower":
             self._apply(self.refs.remove_borrower(body["oid"], body["borrower"]))
+        elif kind == "owned_objects":
+            owned, borrowed = self.refs.summary()
+            conn.reply(req_id, {"owned": owned, "borrowed": borrowed, "pid": os.getpid(),
+                                "mode": self.mode, "worker_id": self.worker_id,
+                                "actor_id": self.actor_id, "address": self.address})
         elif kind == "worker_oom":
             self.submitter.worker_oom(body)
         elif kind == "gen_item":

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from .actor_manager import ActorManager
+from .aio import spawn
 from .head_link import RemoteNodeLink
 from .pg_manager import PGManager
 from .transport import Connection
@@ -142,6 +143,20 @@ class ControlStore:
             if entry.alive and entry.conn is not None and not entry.conn.closed:
                 entry.conn.send("cluster_view", {"nodes": nodes})
 
+    async def _memory_summary(self, conn: Connection, req_id: int) -> None:
+        """Every live node's memory view, gathered from their daemons."""
+
+        async def ask(link):
+            try:
+                return await link.memory_summary()
+            except Exception:  # noqa: BLE001 - a node that cannot answer is left out
+                return None
+
+        links = [self.actors.node_links[n.node_id] for n in self.nodes.values()
+                 if n.alive and n.node_id in self.actors.node_links]
+        nodes = await asyncio.gather(*(ask(link) for link in links))
+        conn.reply(req_id, {"nodes": [n for n in nodes if n]})
+
     def local_message(self, kind: str, body: dict) -> None:
         """A message from the head's own node daemon (see handle for the remote form)."""
         if kind == "job_log":
@@ -203,6 +218,8 @@ class ControlStore:
             self.update_resources(body)
         elif kind == "job_log":
             self._forward_log(body)
+        elif kind == "memory_summary":
+            spawn(self._memory_summary(conn, req_id))
         elif kind == "register_job":
             conn.reply(req_id, self.register_job(body, conn))
         elif kind == "get_nodes":

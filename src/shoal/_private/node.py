@@ -73,6 +73,7 @@ class NodeDaemon:
         self._report_scheduled = False
         self.bundles: dict[tuple[bytes, int], tuple] = {}  # (pg, index) -> (base, named, gpus)
         self.oom_killed: dict[bytes, dict] = {}  # worker id -> why the monitor ended it
+        self.owner_conns: set[Connection] = set()  # every driver and worker of this node
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, prestart: int) -> None:
@@ -372,6 +373,28 @@ class NodeDaemon:
         elif fut is not None:
             log.warning("an actor cannot be placed on any node: %s", warning)
 
+    # -- memory view ----------------------------------------------------------------------
+    async def memory_summary(self) -> dict:
+        """This node's store and what each of its processes owns and borrows."""
+
+        async def ask(conn):
+            try:
+                body, _ = await conn.request("owned_objects", {}, timeout=5)
+                return body
+            except (ConnectionLost, RemoteError, TimeoutError):
+                return None
+
+        replies = await asyncio.gather(*(ask(c) for c in list(self.owner_conns)
+                                         if not c.closed))
+        segments = {p: {"size": e.size, "pins": e.pins, "spilled": e.spilled is not None,
+                        "replica": e.replica, "freed": e.freed}
+                    for p, e in self.store.state.entries.items()}
+        return {"node_id": self.node_id, "ip": self.ip, "store": self.store.state.stats(),
+                "segments": segments, "processes": [r for r in replies if r]}
+
+    async def _answer_memory(self, conn, req_id) -> None:
+        conn.reply(req_id, await self.memory_summary())
+
     # -- placement-group bundles ----------------------------------------------------------
     async def reserve_bundle(self, body: dict) -> dict:
         """Set aside a bundle's resources; they reappear under the bundle's own names."""
@@ -461,6 +484,8 @@ class NodeDaemon:
             self.register_worker(conn, body)
             conn.reply(req_id, {"ok": True})
         elif kind == "register_owner":
+            self.owner_conns.add(conn)
+            conn.close_callbacks.append(self.owner_conns.discard)
             conn.state["owner_id"] = body["owner_id"]
             conn.state["job_id"] = body.get("job_id")
             if not conn.state.get("owner_watch"):
@@ -488,6 +513,8 @@ class NodeDaemon:
             self.transfer.add_replica(body)
         elif kind == "cluster_view":
             self.on_cluster_view(body["nodes"])
+        elif kind == "memory_summary":
+            spawn(self._answer_memory(conn, req_id))
         elif kind in ("reserve_bundle", "release_bundle"):
             spawn(self._bundle_op(conn, kind, body, req_id))
         elif kind == "kill_worker":

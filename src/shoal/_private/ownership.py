@@ -70,6 +70,7 @@ class Owned:
     freed: bool = False
     task_id: bytes | None = None  # the task that makes it (None for put)
     actor_id: bytes | None = None  # set for an actor's handle object: its scope
+    name: str = ""  # where it came from: "(put)" or the name of the task that makes it
 
 
 @dataclass
@@ -99,11 +100,11 @@ class RefTable:
         self.lock = threading.RLock()
 
     # -- creation -------------------------------------------------------------------------
-    def new_owned(self, oid: bytes, task_id: bytes | None = None) -> Owned:
+    def new_owned(self, oid: bytes, task_id: bytes | None = None, name: str = "") -> Owned:
         with self.lock:
             entry = self.owned.get(oid)
             if entry is None:
-                entry = self.owned[oid] = Owned(task_id=task_id)
+                entry = self.owned[oid] = Owned(task_id=task_id, name=name)
             return entry
 
     # -- local references -----------------------------------------------------------------
@@ -209,6 +210,29 @@ class RefTable:
         entry.freed = True
         del self.owned[oid]
         return [Free(oid, entry)]
+
+    def summary(self) -> tuple[list[dict], list[dict]]:
+        """What this process owns and borrows, with why each object is alive."""
+        with self.lock:
+            contained: dict[bytes, int] = {}
+            for e in self.owned.values():
+                for r in e.contains:
+                    contained[r._id] = contained.get(r._id, 0) + 1
+            owned = []
+            for oid, e in self.owned.items():
+                v = e.value
+                owned.append({
+                    "oid": oid, "name": e.name, "ready": e.state == READY,
+                    "size": v.size if v is not None else 0,
+                    "path": v.path if v is not None else None,
+                    "node_id": v.node_id if v is not None else None,
+                    "local": max(0, e.local - e.submitted), "submitted": e.submitted,
+                    "borrowers": len(e.borrowers), "contained": contained.get(oid, 0),
+                    "actor_handle": e.actor_id is not None,
+                })
+            borrowed = [{"oid": oid, "owner": b.owner, "local": b.local}
+                        for oid, b in self.borrowed.items()]
+            return owned, borrowed
 
     def stats(self) -> dict:
         with self.lock:
