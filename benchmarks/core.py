@@ -131,9 +131,11 @@ def _register_workloads() -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import actor_workloads
     import cluster_workloads
+    import object_workloads
 
     actor_workloads.register(benchmark, rate_for)
     cluster_workloads.register(benchmark)
+    object_workloads.register(benchmark, rate_for)
 
 
 def unit_of(metric: str) -> str:

@@ -195,6 +195,8 @@ atexit.register(shutdown, True)
 
 
 def _check_refs(refs, what: str) -> None:
+    if all(type(r) is ObjectRef for r in refs):
+        return
     for r in refs:
         if not isinstance(r, ObjectRef):
             raise TypeError(f"{what} expected an ObjectRef or a list of ObjectRefs, got "
@@ -241,7 +243,7 @@ def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
         raise ValueError(f"The 'timeout' argument must be >= 0, got {timeout}")
     if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 1:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
-    if len(set(refs)) != len(refs):
+    if len({r._id for r in refs}) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
     if num_returns > len(refs):
         raise ValueError("num_returns cannot be greater than the number of objects provided "

@@ -544,8 +544,18 @@ class CoreRuntime:
             if f.exception() is None else out.set_exception(f.exception()))
         return out
 
+    def _ready_flags(self, refs: list) -> list[bool]:
+        owned, cache = self.refs.owned, self._borrowed_cache
+        flags = []
+        append = flags.append
+        for r in refs:
+            oid = r._id
+            e = owned.get(oid)
+            append((e is not None and e.state == READY) or oid in cache)
+        return flags
+
     def wait(self, refs: list, num_returns: int, timeout: float | None) -> tuple[list, list]:
-        ready_flags = [self._ready_value(r) is not None for r in refs]
+        ready_flags = self._ready_flags(refs)
         if sum(ready_flags) < num_returns and (timeout is None or timeout > 0):
             fut = asyncio.run_coroutine_threadsafe(
                 self._wait(refs, ready_flags, num_returns), self.loop)
@@ -553,7 +563,9 @@ class CoreRuntime:
                 ready_flags = fut.result(timeout)
             except concurrent.futures.TimeoutError:
                 fut.cancel()
-                ready_flags = [self._ready_value(r) is not None for r in refs]
+                ready_flags = self._ready_flags(refs)
+        if num_returns == len(refs) and all(ready_flags):
+            return list(refs), []
         ready, not_ready = [], []
         for r, ok in zip(refs, ready_flags, strict=True):
             (ready if ok and len(ready) < num_returns else not_ready).append(r)
