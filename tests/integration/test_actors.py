@@ -619,3 +619,22 @@ def test_graceful_termination_calls_ray_shutdown_hook(tmp_path):
     assert ray.get(t.ping.remote()) == "pong"
     t.__ray_terminate__.remote()
     wait_for_condition(marker.exists, timeout=10)
+
+
+def test_failed_constructor_argument_makes_the_actor_dead():
+    @ray.remote
+    def broken():
+        raise KeyError("no such config")
+
+    @ray.remote
+    class Configured:
+        def __init__(self, cfg):
+            self.cfg = cfg
+
+        def get(self):
+            return self.cfg
+
+    a = Configured.remote(broken.remote())
+    with pytest.raises(ex.ActorDiedError) as info:
+        ray.get(a.get.remote(), timeout=20)
+    assert "no such config" in str(info.value)

@@ -35,6 +35,8 @@ class ActorManager:
             self._register(conn, body, req_id)
         elif kind == "create_actor":
             self._run(self.table.set_spec(body["aid"], body, bufs))
+        elif kind == "actor_creation_failed":
+            self._run(self.table.creation_aborted(body["aid"], body.get("error", "")))
         elif kind == "get_actor_info":
             spawn(self._answer_info(conn, body, req_id))
         elif kind == "get_named_actor":

@@ -131,6 +131,13 @@ class ActorTable:
         return self._die(e, f"The actor died because of an error raised in its creation "
                             f"task:\n{error}", graceful=False)
 
+    def creation_aborted(self, actor_id: bytes, why: str) -> list:
+        """The creator could not send a spec (an argument failed): dead before it lived."""
+        e = self.actors.get(actor_id)
+        if e is None or e.state == DEAD:
+            return []
+        return self._die(e, f"The actor could not be created: {why}", graceful=False)
+
     # -- death ----------------------------------------------------------------------------
     def worker_died(self, actor_id: bytes, worker_id: bytes, cause: str) -> list:
         e = self.actors.get(actor_id)

@@ -1,0 +1,222 @@
+"""The task side of the core runtime: submitting tasks and actor calls, and their results.
+
+A mixin of :class:`core.CoreRuntime`: queues submissions from user threads in batches,
+resolves ObjectRef arguments, hands ready tasks to the submitters, and records what comes
+back (returns, streamed items, errors, retries, cancellation).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .. import exceptions as exc_mod
+from ..object_ref import ObjectRef
+from . import serialization
+from .aio import spawn
+from .ownership import Value
+from .submitter import TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+class TasksMixin:
+    # -- tasks ----------------------------------------------------------------------------
+    def submit(self, spec: TaskSpec, deps: list) -> None:
+        """Queue a task from a user thread; it runs once its ObjectRef arguments are ready.
+
+        Submissions made while the I/O loop is busy are handed over in one batch, with one
+        wake-up of the loop rather than one per task.
+        """
+        self._submissions.append((self._submit, spec, deps))
+        if not self._submit_scheduled:
+            self._submit_scheduled = True
+            self.loop.call_soon_threadsafe(self._drain_submissions)
+
+    def _drain_submissions(self) -> None:
+        self._submit_scheduled = False
+        q = self._submissions
+        while q:
+            fn, spec, deps = q.popleft()
+            fn(spec, deps)
+
+    def create_actor(self, spec: dict, cls_bytes: bytes, args: list, deps: list) -> None:
+        """Send an actor's creation spec to the head once its ObjectRef arguments are ready."""
+        self.loop.call_soon_threadsafe(
+            lambda: spawn(self._create_actor(spec, cls_bytes, args, deps)))
+
+    async def _create_actor(self, spec, cls_bytes, args, deps) -> None:
+        if deps:
+            try:
+                values = await self._gather_values([args[i] for i in deps])
+            except exc_mod.RayError as e:
+                self._abort_actor(spec, f"an argument of its constructor was lost: {e}")
+                return
+            for i, v in zip(deps, values, strict=True):
+                if v.is_error:  # an argument's task failed: the actor cannot be made
+                    try:
+                        err = self.materialize(v)
+                    except Exception as e:  # noqa: BLE001 - describe what we can
+                        err = e
+                    self._abort_actor(spec, f"an argument of its constructor failed:\n{err}")
+                    return
+                args[i] = v
+        bufs: list = [cls_bytes]
+        spec["cls"] = 0
+        spec["job"] = self.job_id
+        spec["args"] = [v.to_wire(bufs) for v in args]
+        if self.head_conn is not None and not self.head_conn.closed:
+            self.head_conn.send("create_actor", spec, bufs)
+
+    def _abort_actor(self, spec: dict, why: str) -> None:
+        log.warning("actor %s cannot be created: %s", spec["aid"].hex(), why)
+        if self.head_conn is not None and not self.head_conn.closed:
+            self.head_conn.send("actor_creation_failed", {"aid": spec["aid"], "error": why})
+
+    def submit_actor_call(self, call, deps: list) -> None:
+        """Queue an actor call from a user thread (in order with the caller's other calls)."""
+        if not deps and self.actor_submitter.try_direct(call):
+            return
+        if deps:
+            with self.actor_submitter.queue(call.actor_id).lock:
+                self.actor_submitter.queue(call.actor_id).in_transit += 1
+        self._submissions.append((self.actor_submitter.submit, call, deps))
+        if not self._submit_scheduled:
+            self._submit_scheduled = True
+            self.loop.call_soon_threadsafe(self._drain_submissions)
+
+    def _submit(self, spec: TaskSpec, deps: list) -> None:
+        if not deps:
+            self.submitter.enqueue(spec)
+            return
+        self.resolving[spec.task_id] = spec
+        spawn(self._resolve_and_enqueue(spec, deps))
+
+    async def _resolve_and_enqueue(self, spec: TaskSpec, deps: list) -> None:
+        try:
+            values = await self._gather_values([spec.args[i] for i in deps])
+        except exc_mod.RayError as e:
+            self.fail_task(spec, e)
+            return
+        finally:
+            self.resolving.pop(spec.task_id, None)
+        for i, v in zip(deps, values, strict=True):
+            if v.is_error:
+                self._set_returns(spec, [v] if spec.num_returns == "streaming"
+                                  else [v] * spec.num_returns)
+                return
+            spec.args[i] = v
+        if spec.cancelled:
+            self.fail_task(spec, exc_mod.TaskCancelledError(spec.task_id.hex()))
+            return
+        self.submitter.enqueue(spec)
+
+    def _gen_item(self, body: dict, bufs: list) -> None:
+        gen = self.generators.get(body["tid"])
+        v = Value.from_wire(body["v"], bufs)
+        if gen is None:  # nobody iterates any more
+            if v.path is not None:
+                self.free_on_node(v.node_id, [v.path])
+            return
+        rid = body["tid"] + body["i"].to_bytes(4, "big")
+        self.refs.new_owned(rid, body["tid"])
+        ref = self.make_ref(rid)
+        self._set_one(rid, v, None)
+        gen._add(body["i"], ref)
+
+    def task_finished(self, spec: TaskSpec, body: dict, bufs: list) -> bool:
+        """A worker replied. Returns True if the task should run again (retry_exceptions)."""
+        if spec.num_returns == "streaming":
+            gen = self.generators.pop(spec.task_id, None)
+            if gen is not None:
+                gen._finish(body.get("n", 0))
+            self.release_hold(spec)
+            return False
+        values = [Value.from_wire(d, bufs) for d in body["r"]]
+        if body.get("app_err") and values and self._should_retry_exception(spec, values[0]):
+            return True
+        contained = body.get("cont") or {}
+        for i, v in enumerate(values):
+            inner = [ObjectRef(oid, owner, self) for oid, owner in contained.get(i, ())]
+            for r in inner:
+                if r._owner != self.address:
+                    self.refs.mark_registered(r._id)
+            self._set_one(spec.return_ids[i], v, inner)
+        self.release_hold(spec)
+        return False
+
+    def _should_retry_exception(self, spec: TaskSpec, v: Value) -> bool:
+        allow = spec.retry_exceptions
+        if not allow or spec.cancelled:
+            return False
+        if spec.max_retries >= 0 and spec.attempt > spec.max_retries:
+            return False
+        if allow is True:
+            return True
+        if v.path is not None and v.node_id not in (None, self.node_id):
+            return True  # a remote error value: fetching it here would block the I/O loop
+        try:
+            err = self.materialize(v)
+        except Exception:
+            return False
+        cause = getattr(err, "cause", err)
+        return isinstance(cause, tuple(allow))
+
+    def release_hold(self, spec) -> None:
+        """A task or call is done: the refs it kept alive as arguments let go."""
+        for r in spec.hold:
+            self._apply(self.refs.remove_submitted(r._id))
+        spec.hold = []
+
+    def fail_task(self, spec: TaskSpec, error: BaseException) -> None:
+        ser = serialization.serialize(error, is_error=True)
+        v = Value(True, bytes(ser.meta), [bytes(b) for b in ser.buffers], size=ser.total_bytes)
+        self._set_returns(spec, [v] * (1 if spec.num_returns == "streaming"
+                                       else spec.num_returns))
+
+    def _set_returns(self, spec: TaskSpec, values: list) -> None:
+        if spec.num_returns == "streaming":  # the error ends the stream as its next item
+            gen = self.generators.pop(spec.task_id, None)
+            if gen is not None:
+                index = max(gen._refs, default=gen._next - 1) + 1
+                rid = spec.task_id + index.to_bytes(4, "big")
+                self.refs.new_owned(rid, spec.task_id)
+                ref = self.make_ref(rid)
+                self._set_one(rid, values[0], None)
+                gen._add(index, ref)
+                gen._finish(index)
+            self.release_hold(spec)
+            return
+        for oid, v in zip(spec.return_ids, values, strict=True):
+            self._set_one(oid, v, None)
+        self.release_hold(spec)
+
+    def _set_one(self, oid: bytes, v: Value, contains) -> None:
+        waiters = self.refs.set_value(oid, v, contains)
+        if waiters is None:
+            if v.path is not None:  # nobody wants it any more
+                self.free_on_node(v.node_id, [v.path])
+            return
+        for w in waiters:
+            w(v)
+
+    def cancel(self, ref: ObjectRef, force: bool, recursive: bool) -> None:
+        self.loop.call_soon_threadsafe(self._cancel, ref._id[:24], force)
+
+    def _cancel(self, task_id: bytes, force: bool) -> None:
+        spec = self.submitter.cancel_queued(task_id)
+        if spec is not None:
+            spec.cancelled = True
+            self.fail_task(spec, exc_mod.TaskCancelledError(task_id.hex()))
+            return
+        spec = self.submitter.running.get(task_id)
+        if spec is not None:
+            spec.cancelled = True
+            spec.force_cancel = force
+            lw = spec.worker
+            if lw is not None and not lw.conn.closed:
+                lw.conn.send("cancel_task", {"tid": task_id, "force": force})
+            return
+        spec = self.resolving.get(task_id)
+        if spec is not None:  # still waiting for its arguments: it will never run
+            spec.cancelled = True
+
