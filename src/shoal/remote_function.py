@@ -96,7 +96,7 @@ class RemoteFunction:
             resources=demand,
             max_retries=config.default_max_retries if max_retries is None else max_retries,
             retry_exceptions=opts.get("retry_exceptions") or False, hold=hold,
-            strategy=strategy,
+            strategy=strategy, dep_refs={i: spec_args[i] for i in deps},
         )
         if streaming:
             from ._private.generator import ObjectRefGenerator
@@ -118,6 +118,7 @@ def _prepare_args(rt, args, kwargs, name):
     hold: list = []
     for i, a in enumerate(values):
         if isinstance(a, ObjectRef):
+            a = ObjectRef(a._id, a._owner, rt)  # the task's own reference, not the caller's
             spec_args.append(a)
             deps.append(i)
             hold.append(a)
@@ -128,8 +129,8 @@ def _prepare_args(rt, args, kwargs, name):
         except Exception as e:
             raise TypeError(serialization.describe_unserializable(
                 a, f"the argument {_arg_label(i, args, kwargs)} of task {name}:", e)) from e
-        hold.extend(ser.contained)
         for r in ser.contained:
+            hold.append(ObjectRef(r._id, r._owner, rt))
             rt.refs.add_submitted(r._id)
         if ser.total_bytes > rt.max_inline:
             ref = rt.put_serialized(ser)

@@ -137,7 +137,7 @@ def test_second_head_on_same_port_fails(cli, head):
 def test_console_script_and_help(cli):
     r = cli.run("--help")
     assert r.returncode == 0
-    for cmd in ("start", "stop", "status", "list"):
+    for cmd in ("start", "stop", "status", "list", "memory"):
         assert cmd in r.stdout
     script = os.path.join(os.path.dirname(sys.executable), "shoal")
     if not os.path.exists(script):
@@ -337,11 +337,100 @@ def test_list_placement_groups(cli, head):
     assert pg["bundles"][0]["unit_resources"] == {"CPU": 1}
 
 
-@pytest.mark.parametrize("what", ["tasks", "objects"])
-def test_list_unavailable_resources(cli, what):
-    r = cli.run("list", what)
+def test_list_tasks_is_unavailable(cli):
+    r = cli.run("list", "tasks")
     assert r.returncode == 2
     assert "not available" in r.stderr and r.stdout == ""
+
+
+OBJECT_HOLDER = r"""
+import sys
+import numpy as np
+import shoal
+shoal.init(address="auto")
+
+@shoal.remote
+def make_list():
+    return [1, 2, 3]
+
+big = shoal.put(np.zeros(3 * 1024 * 1024, dtype=np.uint8))
+small = shoal.put("small")
+made = make_list.remote()
+assert shoal.get(made) == [1, 2, 3]
+print("READY", big.hex(), small.hex(), made.hex(), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def object_holder(cli, head):
+    """A driver holding a 3 MiB put, a small put and a task's return, until killed."""
+    proc = subprocess.Popen([sys.executable, "-c", OBJECT_HOLDER], env=cli.env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline().split()
+        assert line and line[0] == "READY", "the driver did not start"
+        yield {"pid": proc.pid, "big": line[1], "small": line[2], "made": line[3]}
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+
+
+def test_memory_shows_node_and_driver_objects(cli, head, object_holder):
+    r = cli.run("memory")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    (node,) = _nodes_json(cli)
+    assert f"--- Node {node['node_id']} (127.0.0.1) ---" in out
+    assert "Object store: 3.00MiB / " in out and "Spilled: 0B in 0 object(s)" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line[:1].isalnum()}
+    big = rows[object_holder["big"]]
+    assert "3.00MiB" in big and "LOCAL_REFERENCE" in big and "(put)" in big
+    assert str(object_holder["pid"]) in big and "DRIVER" in big and "shared memory" in big
+    assert "make_list" in rows[object_holder["made"]]
+    assert "inline" in rows[object_holder["small"]]
+    assert out.rstrip().splitlines()[-1].startswith("3 objects, 3.00MiB in shared memory")
+    stats = cli.run("memory", "--stats-only")
+    assert stats.returncode == 0 and "Object store:" in stats.stdout
+    assert object_holder["big"] not in stats.stdout
+    owners = cli.run("memory", "--group-by", "owner", "--limit", "1")
+    assert owners.returncode == 0, owners.stderr
+    assert f"--- Owner DRIVER pid {object_holder['pid']} on 127.0.0.1" in owners.stdout
+    assert object_holder["big"] in owners.stdout  # the largest comes first
+    assert object_holder["small"] not in owners.stdout
+    assert "2 more row(s) not shown" in owners.stdout
+
+
+def test_list_objects(cli, head, object_holder):
+    r = cli.run("list", "objects", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rows = {row["object_id"]: row for row in json.loads(r.stdout)}
+    assert set(rows) == {object_holder["big"], object_holder["small"], object_holder["made"]}
+    big = rows[object_holder["big"]]
+    assert big["object_size"] >= 3 * 1024 * 1024 and big["reference_type"] == "LOCAL_REFERENCE"
+    assert big["pid"] == object_holder["pid"] and big["type"] == "DRIVER"
+    assert rows[object_holder["made"]]["call_site"] == "make_list"
+    r = cli.run("list", "objects", "--format", "json", "--detail", "--filter",
+                "in_shared_memory=true")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    assert row["object_id"] == object_holder["big"] and row["spilled"] is False
+    table = cli.run("list", "objects", "--filter", "call_site=make_list")
+    assert table.returncode == 0, table.stderr
+    assert "REFERENCE_TYPE" in table.stdout and object_holder["made"] in table.stdout
+    assert object_holder["big"] not in table.stdout
+    assert len(json.loads(cli.run("list", "objects", "--format", "json", "--limit",
+                                  "1").stdout)) == 1
+
+
+def test_memory_without_objects(cli, head):
+    r = cli.run("memory")
+    assert r.returncode == 0, r.stderr
+    assert "(no objects)" in r.stdout and r.stdout.rstrip().endswith(
+        "0 objects, 0B in shared memory, 0B spilled")
+    assert cli.run("list", "objects").stdout.strip() == "No objects found."
 
 
 def test_status_without_cluster_fails(cli):

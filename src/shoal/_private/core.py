@@ -21,7 +21,8 @@ from .actor_submitter import ActorSubmitter
 from .aio import spawn
 from .config import config
 from .ids import IdSource
-from .ownership import READY, Free, RefTable, ReleaseBorrow, Value
+from .lineage import LineageMixin
+from .ownership import Free, RefTable, ReleaseBorrow, Value
 from .submitter import Submitter, TaskSpec
 from .task_results import TasksMixin
 from .transport import ConnectionLost, RemoteError, connect, serve_unix
@@ -30,7 +31,7 @@ from .values import ValuesMixin
 log = logging.getLogger(__name__)
 
 
-class CoreRuntime(ValuesMixin, TasksMixin):
+class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
     def __init__(self, *, mode: str, session_dir: str, session_tag: str, node_address: str,
                  node_id: bytes, token: bytes, worker_id: bytes, namespace: str = "",
                  job_id: int | None = None, node_ip: str | None = None,
@@ -83,6 +84,7 @@ class CoreRuntime(ValuesMixin, TasksMixin):
         self._borrowed_cache: dict[bytes, Value] = {}  # values fetched for borrowed refs
         self.resolving: dict[bytes, TaskSpec] = {}  # tasks waiting for their arguments
         self.generators: dict = {}  # task id -> ObjectRefGenerator of a streaming task
+        self.dead_nodes: set[bytes] = set()  # as the head announced them
         self._submissions: collections.deque = collections.deque()
         self._submit_scheduled = False
 
@@ -121,6 +123,7 @@ class CoreRuntime(ValuesMixin, TasksMixin):
                 await self.node_conn.request("subscribe_logs", {"job_id": self.job_id})
         await self.node_conn.request("register_owner",
                                      {"owner_id": self.worker_id, "job_id": self.job_id})
+        await self.head_conn.request("subscribe", {})  # node deaths, for lineage
 
     def call(self, coro, timeout: float | None = None):
         """Run ``coro`` on the I/O loop and wait for its result from a user thread."""
@@ -313,6 +316,8 @@ class CoreRuntime(ValuesMixin, TasksMixin):
             conn.reply(req_id, {"owned": owned, "borrowed": borrowed, "pid": os.getpid(),
                                 "mode": self.mode, "worker_id": self.worker_id,
                                 "actor_id": self.actor_id, "address": self.address})
+        elif kind == "head_event":
+            self.on_head_event(body)
         elif kind == "worker_oom":
             self.submitter.worker_oom(body)
         elif kind == "gen_item":
@@ -336,12 +341,7 @@ class CoreRuntime(ValuesMixin, TasksMixin):
         if entry is None:
             conn.reply_error(req_id, f"object {oid.hex()} is not known to its owner (freed)")
             return
-        if entry.state != READY:
-            fut = self.loop.create_future()
-            entry.waiters.append(lambda v, f=fut: f.done() or f.set_result(v))
-            v = await fut
-        else:
-            v = entry.value
+        v = await self.live_value(oid, entry)  # remade first if its copy was lost
         out: list = []
         conn.reply(req_id, v.to_wire(out), out)
 

@@ -71,6 +71,7 @@ class Owned:
     task_id: bytes | None = None  # the task that makes it (None for put)
     actor_id: bytes | None = None  # set for an actor's handle object: its scope
     name: str = ""  # where it came from: "(put)" or the name of the task that makes it
+    lineage: object = None  # the TaskSpec that makes it, kept to remake it if it is lost
 
 
 @dataclass
@@ -192,7 +193,7 @@ class RefTable:
 
     # -- values ---------------------------------------------------------------------------
     def set_value(self, oid: bytes, value: Value, contains: list | None = None):
-        """Record the value; returns (waiters to call, actions) or None if already freed."""
+        """Record the value; returns the waiters to call, or None if already freed."""
         with self.lock:
             entry = self.owned.get(oid)
             if entry is None or entry.freed:
@@ -215,9 +216,16 @@ class RefTable:
         """What this process owns and borrows, with why each object is alive."""
         with self.lock:
             contained: dict[bytes, int] = {}
+            lineage: dict[bytes, int] = {}
+            specs = set()
             for e in self.owned.values():
                 for r in e.contains:
                     contained[r._id] = contained.get(r._id, 0) + 1
+                spec = e.lineage
+                if spec is not None and id(spec) not in specs:
+                    specs.add(id(spec))
+                    for r in spec.dep_refs.values():
+                        lineage[r._id] = lineage.get(r._id, 0) + 1
             owned = []
             for oid, e in self.owned.items():
                 v = e.value
@@ -226,7 +234,11 @@ class RefTable:
                     "size": v.size if v is not None else 0,
                     "path": v.path if v is not None else None,
                     "node_id": v.node_id if v is not None else None,
-                    "local": max(0, e.local - e.submitted), "submitted": e.submitted,
+                    # Python refs of the process itself: not task holds, lineage or
+                    # the references other objects keep to it.
+                    "local": max(0, e.local - e.submitted - contained.get(oid, 0)
+                                 - lineage.get(oid, 0)),
+                    "submitted": e.submitted, "lineage": lineage.get(oid, 0),
                     "borrowers": len(e.borrowers), "contained": contained.get(oid, 0),
                     "actor_handle": e.actor_id is not None,
                 })

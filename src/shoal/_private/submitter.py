@@ -42,6 +42,7 @@ class TaskSpec:
     attempt: int = 0
     worker: object = None  # LeasedWorker running it now
     oom: dict | None = None  # why the memory monitor ended its worker, if it did
+    dep_refs: dict = field(default_factory=dict)  # argument index -> ObjectRef (lineage)
 
     @property
     def key(self) -> tuple:

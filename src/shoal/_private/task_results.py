@@ -99,6 +99,12 @@ class TasksMixin:
             return
         finally:
             self.resolving.pop(spec.task_id, None)
+        lost = [i for i, v in zip(deps, values, strict=True) if self.is_lost(v)]
+        if lost:  # an argument borrowed from another owner was lost with its node
+            self.fail_task(spec, exc_mod.ObjectLostError(
+                spec.args[lost[0]]._id.hex(), spec.args[lost[0]]._owner,
+                "an argument's only copy was on a node that died"))
+            return
         for i, v in zip(deps, values, strict=True):
             if v.is_error:
                 self._set_returns(spec, [v] if spec.num_returns == "streaming"
@@ -142,6 +148,8 @@ class TasksMixin:
                     self.refs.mark_registered(r._id)
             self._set_one(spec.return_ids[i], v, inner)
         self.release_hold(spec)
+        if isinstance(spec, TaskSpec):
+            self.keep_lineage(spec)
         return False
 
     def _should_retry_exception(self, spec: TaskSpec, v: Value) -> bool:

@@ -141,7 +141,9 @@ class ValuesMixin:
         ref = self.make_ref(oid)
         self.refs.owned[oid].name = "(put)"
         v = self.store_value(ser, oid, self.worker_id)
-        self.refs.set_value(oid, v, ser.contained)
+        # The object's own references to what it contains, apart from the caller's.
+        inner = [ObjectRef(r._id, r._owner, self) for r in ser.contained]
+        self.refs.set_value(oid, v, inner)
         return ref
 
     # -- get / wait -----------------------------------------------------------------------
@@ -157,13 +159,9 @@ class ValuesMixin:
         if ref._owner == self.address:
             if entry is None:
                 raise exc_mod.ObjectFreedError(oid.hex())
-            if entry.state == READY:
-                return entry.value
-            fut = self.loop.create_future()
-            entry.waiters.append(lambda v, f=fut: f.done() or f.set_result(v))
-            return await fut
+            return await self.live_value(oid, entry)
         cached = self._borrowed_cache.get(oid)
-        if cached is not None:
+        if cached is not None and not self.is_lost(cached):
             return cached
         try:
             conn = await self.peer(ref._owner)
@@ -246,6 +244,14 @@ class ValuesMixin:
 
     def get(self, refs: list, timeout: float | None):
         values = self.get_values(refs, timeout)
+        if self.dead_nodes and any(self.is_lost(v) for v in values):
+            # Copies lost with their node: let the owners remake them, then read again.
+            self._borrowed_cache = {k: v for k, v in self._borrowed_cache.items()
+                                    if not self.is_lost(v)}
+            lost = [r for r, v in zip(refs, values, strict=True) if self.is_lost(v)]
+            got = self.call(self._gather_values(lost), timeout)
+            it = iter(got)
+            values = [next(it) if self.is_lost(v) else v for v in values]
         out = []
         for v in values:
             obj = self.materialize(v)

@@ -1,9 +1,11 @@
-"""The ``shoal`` command line, modelled on Ray's: ``start``, ``stop``, ``status``, ``list``.
+"""The ``shoal`` command line, modelled on Ray's: ``start``, ``stop``, ``status``, ``list``,
+``memory``.
 
 ``shoal start --head`` starts a cluster's head on this machine, ``shoal start --address``
 joins this machine to a cluster, ``shoal stop`` stops every shoal process of this machine,
-``shoal status`` and ``shoal list`` show what a running cluster holds. Each command lives in
-its own module; this one only gathers them under the ``main`` group (the console script).
+``shoal status``, ``shoal list`` and ``shoal memory`` show what a running cluster holds.
+Each command lives in its own module; this one only gathers them under the ``main`` group
+(the console script).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import click
 
 from .. import __version__
 from .list_cmd import list_cmd
+from .memory import memory
 from .start import start
 from .status import status
 from .stop import stop
@@ -27,5 +30,6 @@ main.add_command(start)
 main.add_command(stop)
 main.add_command(status)
 main.add_command(list_cmd)
+main.add_command(memory)
 
 __all__ = ["main"]

@@ -1,9 +1,10 @@
-"""``shoal list RESOURCE``: a table (or JSON) of the cluster's nodes or actors.
+"""``shoal list RESOURCE``: a table (or JSON) of the cluster's nodes, actors, placement
+groups or objects.
 
 The rows come from the state API (``shoal.util.state``), with Ray's field names, so
-``--filter`` keys are the same as with ``ray list``. Tasks and objects are
-accepted as names, but this version's runtime keeps no table of them: for those the command
-says so and exits with code 2 rather than print an empty or made-up list.
+``--filter`` keys are the same as with ``ray list``. Tasks are accepted as a name, but this
+version's runtime keeps no table of them: for those the command says so and exits with
+code 2 rather than print an empty or made-up list.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from ..util import state
 from .status import format_bytes
 
 _LISTERS = {"nodes": state.list_nodes, "actors": state.list_actors,
-            "placement-groups": state.list_placement_groups}
-_UNAVAILABLE = ("tasks", "objects")
+            "placement-groups": state.list_placement_groups, "objects": state.list_objects}
+_UNAVAILABLE = ("tasks",)
 
 
 @click.command("list")
@@ -34,8 +35,8 @@ _UNAVAILABLE = ("tasks", "objects")
               help="The head to ask (default: the cluster running on this machine).")
 @click.pass_context
 def list_cmd(ctx, resource, fmt, limit, filters, detail, address) -> None:
-    """List the cluster's RESOURCE: nodes, actors or placement-groups (tasks and objects
-    are not available in this version)."""
+    """List the cluster's RESOURCE: nodes, actors, placement-groups or objects (tasks are
+    not available in this version)."""
     if resource in _UNAVAILABLE:
         click.echo(f"Listing {resource} is not available in this version of shoal: the "
                    "runtime keeps no table of them yet.", err=True)

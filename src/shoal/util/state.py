@@ -1,12 +1,16 @@
-"""The state API (Ray's ``ray.util.state``): list the nodes and actors of a cluster.
+"""The state API (Ray's ``ray.util.state``): list the nodes, actors, placement groups and
+objects of a cluster.
 
-``list_nodes()`` and ``list_actors()`` ask the cluster's head (its control store) and return
-plain dicts with the field names of Ray's state API, so that scripts written for Ray work.
+``list_nodes()``, ``list_actors()`` and the others ask the cluster's head (its control store)
+and return plain dicts with the field names of Ray's state API, so that scripts written for
+Ray work.
 In a driver where ``shoal.init()`` has run, the driver's own head connection is used;
 elsewhere (the ``shoal`` command line, a plain script) the cluster is found on this machine
 through its session directory, which also holds the token needed to connect.
 
-Tasks and objects are not offered yet: the runtime keeps no cluster-wide table of them.
+Objects have no cluster-wide table: ``list_objects()`` asks the head for a memory view,
+which it gathers from every node's daemon, which asks each process of its node what it owns
+and borrows and why each object is alive. Tasks are not offered yet.
 
 This module also holds the lookup of local sessions that the command line shares.
 """
@@ -24,6 +28,7 @@ from .._private import local_cluster, transport
 from .._private.config import config
 from .._private.ids import JobID
 from .._private.session import Session
+from ..actor import _HANDLE_MARK
 
 DEFAULT_LIMIT = 100
 TOKEN_ENV = "SHOAL_TOKEN"
@@ -33,6 +38,16 @@ _NODE_FIELDS = ("node_id", "node_ip", "is_head_node", "state", "node_name", "res
 _PG_FIELDS = ("placement_group_id", "name", "state", "strategy", "creator_job_id")
 _ACTOR_FIELDS = ("actor_id", "class_name", "state", "job_id", "name", "node_id", "pid",
                  "namespace", "num_restarts")
+_OBJECT_FIELDS = ("object_id", "object_size", "reference_type", "call_site", "type", "pid",
+                  "ip", "node_id", "task_status")
+
+# Ray's reason an object is alive (``ReferenceType`` of ``ray memory``).
+USED_BY_PENDING_TASK = "USED_BY_PENDING_TASK"
+LOCAL_REFERENCE = "LOCAL_REFERENCE"
+CAPTURED_IN_OBJECT = "CAPTURED_IN_OBJECT"
+BORROWED = "BORROWED"
+PINNED_IN_MEMORY = "PINNED_IN_MEMORY"
+UNKNOWN_STATUS = "UNKNOWN_STATUS"
 
 
 class ClusterNotFoundError(ConnectionError):
@@ -241,6 +256,172 @@ def _actor_row(a: dict) -> dict:
         "num_restarts": a.get("num_restarts", 0), "max_restarts": a.get("max_restarts"),
         "is_detached": bool(a.get("detached")), "death_cause": a.get("death_cause") or None,
         "address": a.get("address"), "worker_id": _hex(a.get("worker_id")),
+    }
+
+
+# -- objects -------------------------------------------------------------------------------
+def memory_summary(address: str | None = None, timeout: float = 30.0) -> list[dict]:
+    """Every live node's memory view as the head gathers it (ids as bytes): its store's
+    accounting, its shared-memory segments and what each of its processes owns and borrows."""
+    return head_request("memory_summary", address=address, timeout=timeout)["nodes"]
+
+
+def list_objects(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
+                 detail: bool = False, address: str | None = None, timeout: float = 30.0,
+                 raise_on_missing_output: bool = True) -> list[dict]:
+    """The objects referenced in the cluster (Ray's ``ObjectState`` fields), one row per
+    process and object: an owner's row for each object it owns, a borrower's row for each
+    ref it holds of an object owned elsewhere.
+
+    ``reference_type`` says why the object is alive, as ``ray memory`` does:
+    ``USED_BY_PENDING_TASK`` (an argument of a task not finished), ``LOCAL_REFERENCE`` (a
+    ref held in the process), ``CAPTURED_IN_OBJECT`` (the value of another object holds a
+    ref to it), ``BORROWED`` (a borrower's row, or an owner's whose only holders are
+    borrowers elsewhere), ``PINNED_IN_MEMORY`` (no ref remains but a value read from the
+    store is still in use). Arguments as :func:`list_nodes`; ``detail`` adds ``spilled``,
+    ``in_shared_memory``, ``owner_address`` and ``store_node_id``.
+    """
+    rows = object_rows(memory_summary(address, timeout))
+    return _select(rows, filters, limit, None if detail else _OBJECT_FIELDS)
+
+
+def summarize_objects(address: str | None = None, timeout: float = 30.0,
+                      raise_on_missing_output: bool = True) -> dict:
+    """The objects grouped by call site, in the shape of Ray's ``summarize_objects``:
+    ``{"cluster": {"summary": {call_site: {...}}, "total_objects", "total_size_mb", ...}}``.
+
+    Each object counts once (its size too), however many processes hold a ref to it.
+    """
+    rows = object_rows(memory_summary(address, timeout))
+    groups: dict[str, dict] = {}
+    seen: set[str] = set()
+    for r in rows:
+        g = groups.setdefault(r["call_site"], {
+            "total_objects": 0, "total_size_mb": 0.0, "total_num_workers": set(),
+            "total_num_nodes": set(), "task_state_counts": {}, "ref_type_counts": {}})
+        if r["object_id"] not in seen:
+            seen.add(r["object_id"])
+            g["total_objects"] += 1
+            g["total_size_mb"] += (r["object_size"] or 0) / 2**20
+            status = r["task_status"] or "NIL"
+            g["task_state_counts"][status] = g["task_state_counts"].get(status, 0) + 1
+        if r["pid"] is not None:
+            g["total_num_workers"].add(r["pid"])
+        g["total_num_nodes"].add(r["node_id"])
+        kind = r["reference_type"]
+        g["ref_type_counts"][kind] = g["ref_type_counts"].get(kind, 0) + 1
+    for g in groups.values():
+        g["total_num_workers"] = len(g["total_num_workers"])
+        g["total_num_nodes"] = len(g["total_num_nodes"])
+    return {"cluster": {
+        "summary": groups, "total_objects": len(seen),
+        "total_size_mb": sum(g["total_size_mb"] for g in groups.values()),
+        "callsite_enabled": True, "summary_by": "callsite"}}
+
+
+def memory_report(address: str | None = None, timeout: float = 30.0) -> dict:
+    """What ``shoal memory`` shows: each node's store (``nodes``), every object row with the
+    detail fields (``objects``), and the processes by address (``processes``: pid, type, ip,
+    node_id), to name the owner of a row."""
+    nodes = memory_summary(address, timeout)
+    procs = {p["address"]: {"pid": p["pid"], "type": _process_type(p), "ip": n["ip"],
+                            "node_id": _hex(n["node_id"])}
+             for n in nodes for p in n["processes"]}
+    return {"nodes": [{"node_id": _hex(n["node_id"]), "ip": n["ip"], "store": dict(n["store"])}
+                      for n in nodes],
+            "objects": object_rows(nodes), "processes": procs}
+
+
+def object_rows(nodes: list[dict]) -> list[dict]:
+    """The rows of :func:`list_objects` (every field) for a ``memory_summary`` answer.
+
+    Actors' handle objects (internal: they scope an actor's lifetime) are left out. A
+    borrower's row takes the object's size, call site and location from its owner's entry,
+    when the owner answered. A segment no ref reaches any more but still mapped by a reader
+    gets a row of its own (``PINNED_IN_MEMORY``, no process: who maps it is not known).
+    """
+    segments = {n["node_id"]: n.get("segments") or {} for n in nodes}
+    owned = {(p["address"], o["oid"]): o
+             for n in nodes for p in n["processes"] for o in p["owned"]}
+    rows = []
+    for n in nodes:
+        for p in n["processes"]:
+            for o in p["owned"]:
+                if not _is_handle(o["oid"], o):
+                    seg = _segment(o, segments)
+                    rows.append(_object_row(n, p, o, seg, _owner_reference(o, seg),
+                                            p["address"]))
+            for b in p["borrowed"]:
+                o = owned.get((b["owner"], b["oid"]))
+                if not _is_handle(b["oid"], o):
+                    rows.append(_object_row(n, p, o or {"oid": b["oid"]},
+                                            _segment(o, segments), BORROWED, b["owner"]))
+        for path, seg in sorted((n.get("segments") or {}).items()):
+            if seg["freed"] and seg["pins"] > 0 and not seg["replica"]:
+                rows.append(_pinned_row(n, path, seg))
+    return rows
+
+
+def _is_handle(oid: bytes, entry: dict | None) -> bool:
+    # A detached actor's handle object is not marked (its scope is not the handle's).
+    return bool(entry and entry.get("actor_handle")) or oid.endswith(_HANDLE_MARK)
+
+
+def _segment(o: dict | None, segments: dict) -> dict | None:
+    if not o or not o.get("path"):
+        return None
+    return segments.get(o.get("node_id"), {}).get(o["path"])
+
+
+def _owner_reference(o: dict, seg: dict | None) -> str:
+    # ``local`` is the owner's own Python references (task holds, lineage and references
+    # kept by other objects are counted apart by the runtime).
+    if o["submitted"] > 0:
+        return USED_BY_PENDING_TASK
+    if o["local"] > 0:
+        return LOCAL_REFERENCE
+    if o["contained"] > 0:
+        return CAPTURED_IN_OBJECT
+    if o["borrowers"] > 0:
+        return BORROWED
+    if seg is not None and seg["pins"] > 0:
+        return PINNED_IN_MEMORY
+    return UNKNOWN_STATUS
+
+
+def _process_type(p: dict) -> str:
+    if p.get("actor_id"):
+        return "ACTOR"
+    return "DRIVER" if p["mode"] == "driver" else "WORKER"
+
+
+def _task_status(o: dict) -> str | None:
+    if "ready" not in o:
+        return None
+    return "FINISHED" if o["ready"] else "PENDING"
+
+
+def _object_row(node: dict, proc: dict, o: dict, seg: dict | None, reference: str,
+                owner_address: str) -> dict:
+    known = "ready" in o  # False for a borrowed object whose owner did not answer
+    return {
+        "object_id": o["oid"].hex(), "object_size": o["size"] if known else None,
+        "reference_type": reference, "call_site": o.get("name") or "",
+        "type": _process_type(proc), "pid": proc["pid"], "ip": node["ip"],
+        "node_id": _hex(node["node_id"]), "task_status": _task_status(o),
+        "spilled": bool(seg and seg["spilled"]),
+        "in_shared_memory": bool(o.get("path")) if known else None,
+        "owner_address": owner_address, "store_node_id": _hex(o.get("node_id")),
+    }
+
+
+def _pinned_row(node: dict, path: str, seg: dict) -> dict:
+    return {
+        "object_id": os.path.basename(path).rsplit("-", 1)[-1], "object_size": seg["size"],
+        "reference_type": PINNED_IN_MEMORY, "call_site": "", "type": None, "pid": None,
+        "ip": node["ip"], "node_id": _hex(node["node_id"]), "task_status": "FINISHED",
+        "spilled": bool(seg["spilled"]), "in_shared_memory": True, "owner_address": None,
+        "store_node_id": _hex(node["node_id"]),
     }
 
 
