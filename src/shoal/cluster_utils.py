@@ -9,8 +9,10 @@ stops them all.
 from __future__ import annotations
 
 import asyncio
+import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -220,9 +222,17 @@ class Cluster:
 
 
 def _close(node: Node) -> None:
+    """After a node's daemon exited: its pipes, and the memory a dead machine would take
+    with it (nodes of one Cluster share this machine's /dev/shm)."""
     for f in (node.proc.stdin, node.proc.stdout):
         try:
             if f is not None:
                 f.close()
         except OSError:
             pass
+    for path in glob.glob(os.path.join(config.shm_dir, f"shoal-{node.session.tag}-*")):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    shutil.rmtree(os.path.join(node.session.path, "spill"), ignore_errors=True)

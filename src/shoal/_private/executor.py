@@ -109,7 +109,13 @@ class TaskExecutor:
                 self.current_tid = tid
             try:
                 fn = self._load_function(body, bufs)
-                args, kwargs = self.arguments(body, bufs)
+                try:
+                    args, kwargs = self.arguments(body, bufs)
+                except exc_mod.ObjectLostError:
+                    # An argument died with its node after the owner resolved it: not the
+                    # task's error. The owner remakes the argument and runs the task again.
+                    self._reply_arg_lost(conn, req_id)
+                    return
                 result = fn(*args, **kwargs)
                 del args, kwargs
             finally:
@@ -233,6 +239,10 @@ class TaskExecutor:
         await rt.register_borrows()
         self._reply(conn, req_id, values, contained, app_err)
         del keep
+
+    @staticmethod
+    def _reply_arg_lost(conn, req_id) -> None:
+        conn.write_from_thread("r", req_id, {"r": [], "arg_lost": True}, ())
 
     @staticmethod
     def _reply(conn, req_id, values, contained, app_err, direct=False) -> None:

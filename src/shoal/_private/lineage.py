@@ -67,6 +67,10 @@ class LineageMixin:
             e = self.refs.owned.get(rid)
             if e is not None and e.state == READY:
                 e.state, e.value = PENDING, None
+        self.resubmit(spec)
+
+    def resubmit(self, spec) -> None:
+        """Submit ``spec`` again from its argument refs (lost ones are remade first)."""
         spec.args = list(spec.args)
         for i, ref in spec.dep_refs.items():
             spec.args[i] = ref

@@ -43,6 +43,7 @@ class TaskSpec:
     worker: object = None  # LeasedWorker running it now
     oom: dict | None = None  # why the memory monitor ended its worker, if it did
     dep_refs: dict = field(default_factory=dict)  # argument index -> ObjectRef (lineage)
+    arg_losses: int = 0  # times a worker found an argument lost with its node
 
     @property
     def key(self) -> tuple:
@@ -133,12 +134,24 @@ class Submitter:
         if ks.strategy is not None and ks.strategy != "DEFAULT":
             request["strategy"] = ks.strategy
         try:
-            for _hop in range(8):
-                body, _ = await node_conn.request("request_lease", request)
+            for _hop in range(16):
+                try:
+                    body, _ = await node_conn.request("request_lease", request)
+                except (ConnectionLost, OSError):
+                    if node_conn is self.rt.node_conn:
+                        raise
+                    # The node we were sent to died: start again from our own node.
+                    node_conn, request = self.rt.node_conn, {**request, "spilled": False}
+                    continue
                 if "spillback" not in body:
                     break
-                node_conn = await self.rt.peer(body["spillback"])
-                request = {**request, "spilled": True}
+                try:
+                    node_conn = await self.rt.peer(body["spillback"])
+                    request = {**request, "spilled": True}
+                except (ConnectionLost, OSError):
+                    node_conn, request = self.rt.node_conn, {**request, "spilled": False}
+            else:
+                raise ConnectionLost("no node would take the lease")
         except RemoteError as e:
             ks.requesting -= 1
             if e.body.get("unschedulable"):

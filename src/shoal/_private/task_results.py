@@ -93,18 +93,22 @@ class TasksMixin:
 
     async def _resolve_and_enqueue(self, spec: TaskSpec, deps: list) -> None:
         try:
-            values = await self._gather_values([spec.args[i] for i in deps])
+            while True:
+                values = await self._gather_values([spec.args[i] for i in deps])
+                lost = [i for i, v in zip(deps, values, strict=True) if self.is_lost(v)]
+                if not lost:
+                    break
+                foreign = [i for i in lost if spec.args[i]._owner != self.address]
+                if foreign:  # borrowed from an owner that must remake it: not us
+                    raise exc_mod.ObjectLostError(
+                        spec.args[foreign[0]]._id.hex(), spec.args[foreign[0]]._owner,
+                        "an argument's only copy was on a node that died")
+                # ours, and found lost only now: resolving again remakes it
         except exc_mod.RayError as e:
             self.fail_task(spec, e)
             return
         finally:
             self.resolving.pop(spec.task_id, None)
-        lost = [i for i, v in zip(deps, values, strict=True) if self.is_lost(v)]
-        if lost:  # an argument borrowed from another owner was lost with its node
-            self.fail_task(spec, exc_mod.ObjectLostError(
-                spec.args[lost[0]]._id.hex(), spec.args[lost[0]]._owner,
-                "an argument's only copy was on a node that died"))
-            return
         for i, v in zip(deps, values, strict=True):
             if v.is_error:
                 self._set_returns(spec, [v] if spec.num_returns == "streaming"
@@ -131,6 +135,16 @@ class TasksMixin:
 
     def task_finished(self, spec: TaskSpec, body: dict, bufs: list) -> bool:
         """A worker replied. Returns True if the task should run again (retry_exceptions)."""
+        if body.get("arg_lost") and isinstance(spec, TaskSpec):
+            spec.arg_losses += 1
+            if spec.arg_losses > 50:
+                self.fail_task(spec, exc_mod.ObjectLostError(
+                    spec.task_id.hex(), self.address,
+                    f"the arguments of task {spec.name} kept being lost"))
+            else:  # give the head a moment to announce the dead node, then re-resolve
+                self.release_hold(spec)
+                self.loop.call_later(0.2, self.resubmit, spec)
+            return False
         if spec.num_returns == "streaming":
             gen = self.generators.pop(spec.task_id, None)
             if gen is not None:
