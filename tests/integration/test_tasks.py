@@ -513,3 +513,25 @@ def test_output_of_nested_tasks_reaches_driver(capfd):
         return f"(pid={pid}) from the inner task" in "".join(seen)
 
     wait_for_condition(printed, timeout=10)
+
+
+def test_cancel_is_recursive_by_default():
+    from tests.conftest import wait_for_condition
+
+    @ray.remote
+    def child():
+        time.sleep(60)
+
+    @ray.remote
+    def parent():
+        ray.get(child.remote())
+
+    wait_for_condition(lambda: ray.available_resources().get("CPU") == 2, timeout=20)
+    ref = parent.remote()
+    # parent blocks in get (lending its CPU) while child sleeps on one: 1 CPU in use
+    wait_for_condition(lambda: ray.available_resources().get("CPU") == 1, timeout=20)
+    ray.cancel(ref)
+    with pytest.raises(ex.TaskCancelledError):
+        ray.get(ref, timeout=20)
+    # the child was cancelled too: both CPUs are free again long before its 60 s sleep
+    wait_for_condition(lambda: ray.available_resources().get("CPU") == 2, timeout=15)

@@ -48,8 +48,10 @@ class TaskExecutor:
             if tid in self.queued:
                 self.cancelled.add(tid)
             if self.current_tid == tid:
+                if body.get("recursive", True):
+                    self.rt.cancel_children(bool(body.get("force")))
                 if body.get("force"):
-                    os._exit(1)
+                    os._exit(1)  # its children's worker leases die with their owner
                 os.kill(os.getpid(), signal.SIGINT)
 
     # main thread ---------------------------------------------------------------------------

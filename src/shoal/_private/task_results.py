@@ -222,9 +222,18 @@ class TasksMixin:
             w(v)
 
     def cancel(self, ref: ObjectRef, force: bool, recursive: bool) -> None:
-        self.loop.call_soon_threadsafe(self._cancel, ref._id[:24], force)
+        self.loop.call_soon_threadsafe(self._cancel, ref._id[:24], force, recursive)
 
-    def _cancel(self, task_id: bytes, force: bool) -> None:
+    def cancel_children(self, force: bool) -> None:
+        """Cancel every task this process submitted that has not finished (the children
+        of a task being cancelled recursively)."""
+        ids = set(self.submitter.running) | set(self.resolving)
+        for ks in self.submitter.keys.values():
+            ids.update(spec.task_id for spec in ks.tasks)
+        for tid in ids:
+            self._cancel(tid, force, True)
+
+    def _cancel(self, task_id: bytes, force: bool, recursive: bool = True) -> None:
         spec = self.submitter.cancel_queued(task_id)
         if spec is not None:
             spec.cancelled = True
@@ -236,7 +245,8 @@ class TasksMixin:
             spec.force_cancel = force
             lw = spec.worker
             if lw is not None and not lw.conn.closed:
-                lw.conn.send("cancel_task", {"tid": task_id, "force": force})
+                lw.conn.send("cancel_task", {"tid": task_id, "force": force,
+                                             "recursive": recursive})
             return
         spec = self.resolving.get(task_id)
         if spec is not None:  # still waiting for its arguments: it will never run
