@@ -206,7 +206,7 @@ class ActorExecutor:
         self.exiting = True
         rt = self.rt
         try:
-            rt.call(rt.node_conn.request("actor_exiting", {"aid": rt.actor_id, "cause": cause}),
+            rt.call(rt.head_conn.request("actor_exiting", {"aid": rt.actor_id, "cause": cause}),
                     timeout=5)
         except Exception:  # noqa: BLE001 - the head is gone; exit anyway
             pass

@@ -13,6 +13,7 @@ import logging
 from . import actor_table as at
 from . import cluster_policy
 from .aio import spawn
+from .config import config
 from .resources import ResourceSet
 from .transport import Connection, ConnectionLost, RemoteError, connect
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 class ActorManager:
     def __init__(self, token: bytes, store=None):
         self.store = store  # the control store (for the node table)
+        self._orphans: set[bytes] = set()
         self.table = at.ActorTable()
         self.token = token
         self.node_links: dict[bytes, object] = {}  # node id -> node daemon link
@@ -29,12 +31,71 @@ class ActorManager:
         self.leases: dict[bytes, tuple] = {}  # worker id -> (node link, lease id)
         self.grants: dict[bytes, dict] = {}  # actor id -> its current lease grant
 
+    # -- durability -----------------------------------------------------------------------
+    def _save(self, e: at.ActorEntry | None) -> None:
+        db = self.store.db if self.store is not None else None
+        if db is None or e is None:
+            return
+        fields = {k: v for k, v in e.__dict__.items() if k != "waiters"}
+        fields["lease_node"] = (self.leases.get(e.worker_id) or (None, None))[0]
+        fields["lease_id"] = (self.leases.get(e.worker_id) or (None, None))[1]
+        db.put_actor(e.actor_id, fields)
+
+    def recover(self, rows: list[dict]) -> None:
+        """Actors as the previous head left them: live ones are watched again, unfinished
+        ones placed again; owners get a window to reattach."""
+        for row in rows:
+            lease_node = row.pop("lease_node", None)
+            lease_id = row.pop("lease_id", None)
+            e = at.ActorEntry(**row)
+            self.table.actors[e.actor_id] = e
+            if e.name and e.state != at.DEAD:
+                self.table.names[(e.namespace, e.name)] = e.actor_id
+            if e.worker_id is not None and lease_node is not None:
+                self.leases[e.worker_id] = (lease_node, lease_id)
+            if e.state == at.ALIVE and e.address:
+                spawn(self._rewatch(e))
+            elif e.state in (at.PENDING, at.RESTARTING) and e.spec is not None:
+                e.worker_id = e.address = None
+                spawn(self._lease(e))
+        self._orphans = {e.owner_id for e in self.table.actors.values()
+                         if not e.detached and e.state != at.DEAD}
+        asyncio.get_running_loop().call_later(
+            config.head_reconnect_timeout_s, self._bury_orphans)
+
+    async def _rewatch(self, e: at.ActorEntry) -> None:
+        worker_id = e.worker_id
+        try:
+            conn = await connect(e.address, self.token, hello={"role": "head"})
+        except (OSError, ConnectionError, TimeoutError):
+            self._worker_gone(e.actor_id, worker_id, "The actor's worker died while the head "
+                                                     "was away.")
+            return
+        self.worker_conns[e.actor_id] = conn
+        conn.close_callbacks.append(
+            lambda _c: self._worker_gone(e.actor_id, worker_id,
+                                         "The actor's worker process died unexpectedly."))
+
+    def reattach_owner(self, conn: Connection, owner_id: bytes) -> None:
+        self._orphans.discard(owner_id)
+        watched = conn.state.setdefault("actor_owners", set())
+        if owner_id not in watched:
+            watched.add(owner_id)
+            conn.close_callbacks.append(lambda _c: self._run(self.table.owner_died(owner_id)))
+
+    def _bury_orphans(self) -> None:
+        """Owners that did not come back within the reconnect window have died."""
+        for owner in list(self._orphans):
+            self._run(self.table.owner_died(owner))
+        self._orphans.clear()
+
     # -- requests -------------------------------------------------------------------------
     def handle(self, conn: Connection, kind: str, body, bufs, req_id: int) -> bool:
         if kind == "register_actor":
             self._register(conn, body, req_id)
         elif kind == "create_actor":
             self._run(self.table.set_spec(body["aid"], body, bufs))
+            self._save(self.table.actors.get(body["aid"]))
         elif kind == "actor_creation_failed":
             self._run(self.table.creation_aborted(body["aid"], body.get("error", "")))
         elif kind == "get_actor_info":
@@ -60,6 +121,7 @@ class ActorManager:
             self._run(self.table.out_of_scope(body["aid"]))
         elif kind == "actor_exiting":
             self.table.exiting(body["aid"], body.get("cause", ""))
+            self._save(self.table.actors.get(body["aid"]))
             conn.reply(req_id, {"ok": True})
         else:
             return False
@@ -80,6 +142,7 @@ class ActorManager:
         except at.NameTaken as e:
             conn.reply_error(req_id, str(e), name_taken=True)
             return
+        self._save(got)
         watched = conn.state.setdefault("actor_owners", set())
         if entry.owner_id not in watched:
             watched.add(entry.owner_id)
@@ -97,6 +160,8 @@ class ActorManager:
 
     # -- actions --------------------------------------------------------------------------
     def _run(self, actions: list) -> None:
+        for e in {id(a.entry): a.entry for a in actions}.values():
+            self._save(e)
         for a in actions:
             if isinstance(a, at.Lease):
                 spawn(self._lease(a.entry))
@@ -160,7 +225,7 @@ class ActorManager:
                 self.node_links[node_id].return_lease({"lease_id": grant["lease_id"],
                                                        "kill": True})
             return
-        self.leases[grant["worker_id"]] = (link, grant["lease_id"])
+        self.leases[grant["worker_id"]] = (node_id, grant["lease_id"])
         self.grants[e.actor_id] = grant
         link.set_worker_job(grant["worker_id"], e.job_id)
         self._run(self.table.leased(e.actor_id, grant))
@@ -189,6 +254,7 @@ class ActorManager:
             self._run(self.table.created(e.actor_id, worker_id))
         else:
             self._run(self.table.creation_failed(e.actor_id, worker_id, reply.get("error", "")))
+        self._save(e)
 
     def _worker_gone(self, actor_id: bytes, worker_id: bytes, cause: str) -> None:
         if self.worker_conns.get(actor_id) is not None and \
@@ -200,8 +266,10 @@ class ActorManager:
     def _release(self, worker_id: bytes) -> None:
         held = self.leases.pop(worker_id, None)
         if held is not None:
-            link, lease_id = held
-            link.return_lease({"lease_id": lease_id, "kill": True})
+            node_id, lease_id = held
+            link = self.node_links.get(node_id)
+            if link is not None:
+                link.return_lease({"lease_id": lease_id, "kill": True})
 
     def node_died(self, node_id: bytes) -> None:
         """Actors on a dead node have died with it (restarted elsewhere if they may)."""

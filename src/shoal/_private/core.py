@@ -20,6 +20,7 @@ from . import transport
 from .actor_submitter import ActorSubmitter
 from .aio import spawn
 from .config import config
+from .head_channel import HeadChannel
 from .ids import IdSource
 from .lineage import LineageMixin
 from .ownership import Free, RefTable, ReleaseBorrow, Value
@@ -110,8 +111,9 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         head = self.head_address
         if head and head not in (self.node_address,
                                  transport.split_address(self.node_address)[0]):
-            self.head_conn = await connect(head, self.token, self._handle, hello=hello,
-                                           timeout=config.connect_timeout_s)
+            conn = await connect(head, self.token, self._handle, hello=hello,
+                                 timeout=config.connect_timeout_s)
+            self.head_conn = HeadChannel(self, head, conn)  # survives head restarts
             self.head_conn.close_callbacks.append(self._node_lost)
         else:
             self.head_conn = self.node_conn

@@ -66,6 +66,34 @@ async def _join_head(head_address: str, token: bytes, handler, hello: dict):
                          f"{reason or type(e).__name__}") from None
 
 
+async def _rejoin(head_address, token, handler, node_addr, daemon, stop) -> None:
+    """The head went away: keep running and try to rejoin it (a restarted head) for
+    ``head_reconnect_timeout_s``; shut down if it does not come back."""
+    log.warning("lost the head at %s; trying to rejoin for %.0f s", head_address,
+                config.head_reconnect_timeout_s)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + config.head_reconnect_timeout_s
+    while loop.time() < deadline and not stop.is_set():
+        try:
+            conn = await connect(head_address, token, handler,
+                                 hello={"role": "node", "address": node_addr}, timeout=2)
+        except (OSError, ConnectionError, TimeoutError):
+            await asyncio.sleep(0.5)
+            continue
+        daemon.head = RemoteHeadLink(conn)
+        try:
+            await daemon.head.register_node(daemon.registration())
+        except (OSError, ConnectionError):
+            conn.close()
+            continue
+        conn.close_callbacks.append(daemon.head_lost_callback)
+        log.warning("rejoined the head at %s", head_address)
+        return
+    log.error("the head did not come back within %.0f s: shutting down",
+              config.head_reconnect_timeout_s)
+    stop.set()
+
+
 async def run(args) -> None:
     sess = session_mod.Session.open(args.session_dir)
     token = sess.read_token()
@@ -82,7 +110,7 @@ async def run(args) -> None:
     transport.LOCAL_IP["ip"] = args.ip
     cluster = args.port is not None or bool(args.head_address)
 
-    store = ControlStore(token) if args.head else None
+    store = ControlStore(token, sess.path) if args.head else None
     head_conn = None
     daemon_ref: list = []
 
@@ -125,6 +153,8 @@ async def run(args) -> None:
         daemon.worker_env = {"SHOAL_NODE_IP": args.ip, "SHOAL_HEAD_ADDRESS": head_address}
     prestart = config.prestart_workers
     await daemon.start(int(args.num_cpus) if prestart < 0 else prestart)
+    if store is not None and store.recovered:
+        store.recover()  # a head restarted on its session: take back what it knew
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -133,7 +163,12 @@ async def run(args) -> None:
     if args.watch_stdin:
         spawn(_watch_stdin(stop))
     if head_conn is not None:
-        head_conn.close_callbacks.append(lambda _c: stop.set())  # the head went away
+        def head_lost(_c):
+            if not stop.is_set():
+                spawn(_rejoin(args.head_address, token, handler, node_addr, daemon, stop))
+
+        head_conn.close_callbacks.append(head_lost)
+        daemon.head_lost_callback = head_lost
         spawn(daemon.heartbeat(config.heartbeat_interval_s))
     if store is not None and cluster:
         spawn(store.monitor(config.node_dead_timeout_s, config.heartbeat_interval_s / 2))

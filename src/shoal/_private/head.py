@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from .actor_manager import ActorManager
 from .aio import spawn
 from .head_link import RemoteNodeLink
+from .persistence import HeadStore
 from .pg_manager import PGManager
 from .transport import Connection
 
@@ -57,7 +58,7 @@ class JobEntry:
 
 
 class ControlStore:
-    def __init__(self, token: bytes = b"") -> None:
+    def __init__(self, token: bytes = b"", session_dir: str | None = None) -> None:
         self.actors = ActorManager(token, self)
         self.pgs = PGManager(self)
         self.nodes: dict[bytes, NodeEntry] = {}
@@ -67,6 +68,27 @@ class ControlStore:
         self.subscribers: set[Connection] = set()
         self.local_daemon = None  # the head's own node daemon (same process)
         self._view_scheduled = False
+        self.db = HeadStore(session_dir) if session_dir else None
+        self.recovered = bool(self.db and self.db.existed)
+
+    def recover(self) -> None:
+        """A head started on an existing session: take back what the last one knew."""
+        db = self.db
+        self._next_job = db.meta("next_job", 1)
+        for job_id, d in db.jobs().items():
+            self.jobs[job_id] = JobEntry(job_id, d["pid"], d["namespace"], d["start"],
+                                         d.get("end"))
+        self.kv.update(db.kv())
+        self.actors.recover(db.actors())
+        self.pgs.recover(db.pgs())
+        log.info("recovered %d jobs, %d actors, %d placement groups from %s",
+                 len(self.jobs), len(self.actors.table.actors), len(self.pgs.groups), db.path)
+
+    def _save_job(self, job: JobEntry) -> None:
+        if self.db is not None:
+            self.db.put_job(job.job_id, {"pid": job.driver_pid, "namespace": job.namespace,
+                                         "start": job.start_time, "end": job.end_time})
+            self.db.set_meta("next_job", self._next_job)
 
     # -- nodes ----------------------------------------------------------------------------
     def register_node(self, body: dict, conn: Connection | None, local=None) -> dict:
@@ -177,14 +199,27 @@ class ControlStore:
         job = JobEntry(job_id, body.get("pid", 0), body.get("namespace", ""), time.time())
         job.conn = conn
         self.jobs[job_id] = job
+        self._save_job(job)
         if conn is not None:
             conn.close_callbacks.append(lambda _c: self._job_finished(job_id))
         return {"job_id": job_id}
+
+    def reattach(self, conn: Connection, body: dict) -> None:
+        """A driver or worker reconnected after a head restart: its job and its actors'
+        ownership follow its new connection."""
+        job = self.jobs.get(body.get("job_id"))
+        if job is not None and body.get("driver") and job.end_time is None:
+            job.conn = conn
+            conn.close_callbacks.append(lambda _c: self._job_finished(job.job_id))
+        owner = body.get("owner_id")
+        if owner:
+            self.actors.reattach_owner(conn, owner)
 
     def _job_finished(self, job_id: int) -> None:
         job = self.jobs.get(job_id)
         if job is not None and job.end_time is None:
             job.end_time = time.time()
+            self._save_job(job)
             self.pgs.job_finished(job_id)
 
     # -- key-value ------------------------------------------------------------------------
@@ -193,12 +228,16 @@ class ControlStore:
         if not overwrite and k in self.kv:
             return False
         self.kv[k] = value
+        if self.db is not None:
+            self.db.put_kv(ns, key, value)
         return True
 
     def kv_get(self, ns: str, key: bytes) -> bytes | None:
         return self.kv.get((ns, key))
 
     def kv_del(self, ns: str, key: bytes) -> bool:
+        if self.db is not None:
+            self.db.del_kv(ns, key)
         return self.kv.pop((ns, key), None) is not None
 
     # -- pubsub ---------------------------------------------------------------------------
@@ -218,6 +257,9 @@ class ControlStore:
             self.update_resources(body)
         elif kind == "job_log":
             self._forward_log(body)
+        elif kind == "reattach":
+            self.reattach(conn, body)
+            conn.reply(req_id, {"ok": True})
         elif kind == "memory_summary":
             spawn(self._memory_summary(conn, req_id))
         elif kind == "register_job":

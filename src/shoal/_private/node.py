@@ -76,12 +76,13 @@ class NodeDaemon:
         self.owner_conns: set[Connection] = set()  # every driver and worker of this node
 
     # -- lifecycle ------------------------------------------------------------------------
+    def registration(self) -> dict:
+        return {"node_id": self.node_id, "address": self.address, "ip": self.ip,
+                "total": self.res.total.to_dict(), "is_head": self.is_head,
+                "available": self.res.available.to_dict(), "session_dir": self.session_dir}
+
     async def start(self, prestart: int) -> None:
-        await self.head.register_node({
-            "node_id": self.node_id, "address": self.address, "ip": self.ip,
-            "total": self.res.total.to_dict(), "is_head": self.is_head,
-            "session_dir": self.session_dir,
-        })
+        await self.head.register_node(self.registration())
         for _ in range(prestart):
             self._start_worker()
         spawn(memory_monitor.run(self))
@@ -267,7 +268,12 @@ class NodeDaemon:
             job_id=body.get("job_id"),
         )
         self.pending_replies[lease_id] = (conn, req_id, future)
-        if conn is not None:
+        head_conn = getattr(self.head, "conn", None)
+        if conn is not None and conn is head_conn:
+            # An actor's lease, asked by the head: it outlives the head's connection (a
+            # restarted head takes it back); the head returns it when the actor ends.
+            req.owner = None
+        elif conn is not None:
             conn.state.setdefault("lease_requests", set()).add(lease_id)
             if not conn.state.get("owner_watch"):
                 conn.state["owner_watch"] = True

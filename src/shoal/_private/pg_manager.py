@@ -47,6 +47,19 @@ class PGManager:
         self.store = store
         self.groups: dict[bytes, PGEntry] = {}
 
+    def _save(self, e: PGEntry) -> None:
+        db = self.store.db
+        if db is not None:
+            db.put_pg(e.pg_id, {k: v for k, v in e.__dict__.items()
+                                if k not in ("waiters", "placing")})
+
+    def recover(self, rows: list[dict]) -> None:
+        for row in rows:
+            e = PGEntry(**row)
+            self.groups[e.pg_id] = e
+            if e.state == PENDING:
+                spawn(self._place(e))
+
     def handle(self, conn: Connection, kind: str, body, bufs, req_id: int) -> bool:
         if kind == "create_pg":
             self._create(conn, body, req_id)
@@ -81,6 +94,7 @@ class PGManager:
         e = PGEntry(body["pg"], body["bundles"], body["strategy"], body.get("name", ""),
                     body.get("namespace", ""), body.get("job_id"), bool(body.get("detached")))
         self.groups[e.pg_id] = e
+        self._save(e)
         conn.reply(req_id, {"ok": True})
         spawn(self._place(e))
 
@@ -116,6 +130,7 @@ class PGManager:
                 return
             e.nodes = chosen
             e.state = CREATED
+            self._save(e)
             self.store._broadcast_view()  # every node knows the bundles before anyone asks
             waiters, e.waiters = e.waiters, []
             for w in waiters:
@@ -154,6 +169,7 @@ class PGManager:
             return
         was = e.state
         e.state = REMOVED
+        self._save(e)
         for w in e.waiters:
             if not w.done():
                 w.cancel()
