@@ -39,12 +39,17 @@ def work(i):
 
 s = Survivor.options(name="survivor", lifetime="detached").remote()
 assert ray.get(s.bump.remote()) == 1
+from shoal.util import placement_group, get_placement_group, placement_group_table
+pg = placement_group([{"CPU": 1}], name="kept_pg", lifetime="detached")
+assert pg.wait(30)
 refs = [work.remote(i) for i in range(8)]
 print("STARTED", flush=True)
 sys.stdin.readline()  # the head is killed and restarted meanwhile
 print("RESULTS", ray.get(refs, timeout=120), flush=True)
 again = ray.get_actor("survivor")
 print("ACTOR", ray.get(again.bump.remote(), timeout=60), flush=True)
+kept = get_placement_group("kept_pg")
+print("PG", placement_group_table(kept)["state"], kept.id == pg.id, flush=True)
 ray.kill(again)
 """
 
@@ -92,6 +97,7 @@ def test_head_killed_and_restarted_keeps_jobs_and_detached_actors():
         assert driver.returncode == 0, out
         assert "RESULTS [0, 1, 4, 9, 16, 25, 36, 49]" in out
         assert "ACTOR 2" in out  # the same instance: its state survived the head
+        assert "PG CREATED True" in out  # the placement group was kept
         assert node.poll() is None  # the node outlived the head and rejoined it
     finally:
         if driver is not None and driver.poll() is None:

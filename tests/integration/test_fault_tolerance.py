@@ -190,3 +190,38 @@ def test_killed_driver_workers_and_actors_are_reclaimed(cluster):
         return "served"
 
     assert ray.get([ok.remote() for _ in range(4)], timeout=30) == ["served"] * 4
+
+
+LOST_PUT_DRIVER = r"""
+import sys
+import numpy as np
+import shoal as ray
+from shoal import exceptions as ex
+ray.init(address=sys.argv[1])
+ref = ray.put(np.ones(1_000_000))  # in the store of this driver's node
+print("READY", ref.hex(), flush=True)
+sys.stdin.readline()  # this driver's node is removed meanwhile
+try:
+    ray.get(ref, timeout=30)
+    print("NOT LOST")
+except ex.ObjectLostError as e:
+    print("LOST", type(e).__name__, ref.hex() in str(e), flush=True)
+"""
+
+
+def test_lost_put_object_raises_object_lost_error(cluster):
+    c, sessions = cluster
+    x = _add(c, sessions, num_cpus=1)
+    proc = subprocess.Popen([sys.executable, "-c", LOST_PUT_DRIVER, x.session.path],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("READY")
+        c.remove_node(x, allow_graceful=False)
+        wait_for_condition(lambda: _dead(x.node_id), timeout=15)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, _ = proc.communicate(timeout=60)
+        assert "LOST ObjectLostError True" in out, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
