@@ -259,7 +259,8 @@ class ActorHandle:
         retries = opts.get("max_task_retries", self._opts.get("max_task_retries", 0))
         call = ActorCall(task_id, self._actor_id_b, method, spec_args, list(kwargs), nr,
                          return_ids, retries if retries is not None else 0,
-                         group=opts.get("concurrency_group"), hold=hold)
+                         group=opts.get("concurrency_group"), hold=hold,
+                         display_name=f"{self._class_name}.{method}")
         if streaming:
             from ._private.generator import ObjectRefGenerator
 

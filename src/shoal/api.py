@@ -270,7 +270,7 @@ def get_gpu_ids() -> list:
 
 def _nodes_raw() -> list[dict]:
     rt = _runtime()
-    return rt.call(rt.node_conn.request("get_nodes", {}))[0]["nodes"]
+    return rt.call(rt.head_conn.request("get_nodes", {}))[0]["nodes"]
 
 
 def nodes() -> list[dict]:

@@ -23,7 +23,7 @@ class RemoteFunction:
             raise TypeError(f"@remote expects a function or a class, got {function!r}")
         self._function = function
         self._default_options = opt_mod.validate(options, actor=False)
-        self._name = getattr(function, "__qualname__", getattr(function, "__name__", "task"))
+        self._name = getattr(function, "__name__", None) or "task"
         self._pickled: tuple[bytes, bytes] | None = None
         self._is_generator = inspect.isgeneratorfunction(function)
         functools.update_wrapper(self, function)

@@ -337,10 +337,48 @@ def test_list_placement_groups(cli, head):
     assert pg["bundles"][0]["unit_resources"] == {"CPU": 1}
 
 
-def test_list_tasks_is_unavailable(cli):
-    r = cli.run("list", "tasks")
-    assert r.returncode == 2
-    assert "not available" in r.stderr and r.stdout == ""
+TASK_DRIVER = r"""
+import sys
+import shoal
+shoal.init(address="auto")
+
+@shoal.remote
+def cli_square(x):
+    return x * x
+
+@shoal.remote
+def cli_fail():
+    raise KeyError("boom")
+
+shoal.get([cli_square.remote(i) for i in range(3)])
+try:
+    shoal.get(cli_fail.remote())
+except KeyError:
+    pass
+print("READY", flush=True)
+sys.stdin.readline()  # task records live with their owner: stay until the test is done
+"""
+
+
+def test_list_and_summarize_tasks(cli, head):
+    driver = subprocess.Popen([sys.executable, "-c", TASK_DRIVER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=cli.env)
+    try:
+        assert driver.stdout.readline().strip() == "READY"
+        r = cli.run("list", "tasks", "--format", "json", "--detail")
+        assert r.returncode == 0, r.stderr
+        rows = json.loads(r.stdout)
+        squares = [t for t in rows if t["name"] == "cli_square"]
+        assert len(squares) == 3 and all(t["state"] == "FINISHED" for t in squares)
+        (failed,) = [t for t in rows if t["name"] == "cli_fail"]
+        assert failed["state"] == "FAILED" and failed["error_type"] == "KeyError"
+        s = cli.run("summary", "tasks")
+        assert s.returncode == 0, s.stderr
+        assert "cli_square" in s.stdout and "FINISHED: 3" in s.stdout
+        assert "cli_fail" in s.stdout and "FAILED: 1" in s.stdout
+    finally:
+        driver.stdin.close()
+        driver.wait(30)
 
 
 OBJECT_HOLDER = r"""
@@ -487,3 +525,40 @@ def test_block_stops_daemon_on_ctrl_c(cli):
             proc.kill()
             proc.wait()
         proc.stderr.close()
+
+
+def test_head_restarted_on_its_session_keeps_detached_actors(cli):
+    port = _free_port()
+    r = cli.run("start", "--head", "--port", str(port), "--num-cpus", "1")
+    assert r.returncode == 0, r.stderr
+    (session,) = cli.sessions()
+    out = cli.python("import shoal\n"
+                     "shoal.init(address='auto', namespace='cli')\n"
+                     "@shoal.remote\n"
+                     "class Keep:\n"
+                     "    def ping(self):\n"
+                     "        return 'pong'\n"
+                     "k = Keep.options(name='kept', lifetime='detached').remote()\n"
+                     "print(shoal.get(k.ping.remote()))\n")
+    assert out.stdout.strip() == "pong", out.stderr
+    with open(os.path.join(session, "address.json")) as f:
+        os.kill(json.load(f)["pid"], signal.SIGKILL)
+    wait_for_condition(lambda: not any("daemon" in " ".join(p.cmdline())
+                                       for p in cli.processes()), timeout=15)
+    again = cli.run("start", "--head", "--port", str(port), "--session-dir", session)
+    assert again.returncode == 0, again.stderr
+    out = cli.python("import shoal\n"
+                     "shoal.init(address='auto', namespace='cli')\n"
+                     "import time\n"
+                     "import shoal.util.state as st\n"
+                     "for _ in range(100):\n"
+                     "    got = [(a['state'], a['death_cause'])\n"
+                     "           for a in st.list_actors(detail=True) if a['name'] == 'kept']\n"
+                     "    if got and got[0][0] == 'DEAD':\n"
+                     "        break\n"
+                     "    time.sleep(0.05)\n"
+                     "print(got)\n")
+    assert out.returncode == 0, out.stderr
+    # The restarted head knows the actor from its SQLite file; its worker died with the
+    # head's own node, so on reconnecting to it the head finds it gone and buries it.
+    assert "[('DEAD', \"The actor's worker died while the head was away.\")]" in out.stdout

@@ -38,6 +38,7 @@ class ActorCall:
     attempt: int = 0
     resolved: bool = False
     conn: object = None  # where it was sent
+    display_name: str = ""  # "Class.method", for task records
 
 
 class ActorQueue:
@@ -80,6 +81,7 @@ class ActorSubmitter:
                 return False
             body, bufs = self._body(call)
             call.attempt += 1
+            self.rt.task_events.running(call.task_id, call.attempt)
             call.conn = conn
             q.inflight[call.task_id] = call
             conn.request_from_thread("actor_call", body, bufs,
@@ -177,6 +179,7 @@ class ActorSubmitter:
     def _send(self, q: ActorQueue, call: ActorCall) -> None:
         body, bufs = self._body(call)
         call.attempt += 1
+        self.rt.task_events.running(call.task_id, call.attempt)
         call.conn = q.conn
         q.inflight[call.task_id] = call
         try:

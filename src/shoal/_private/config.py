@@ -41,6 +41,8 @@ SETTINGS: tuple[Setting, ...] = (
             "which the memory monitor ends a task's worker (Ray's memory_usage_threshold)"),
     Setting("memory_monitor_refresh_ms", 250, "how often the memory monitor looks; 0 "
             "turns it off"),
+    Setting("task_events_max", 10000, "tasks each owner remembers for the state API "
+            "(oldest dropped first); 0 turns task records off"),
     Setting("head_reconnect_timeout_s", 60.0, "how long nodes, drivers and workers keep "
             "trying to reach a head that went away before giving up"),
     Setting("spill_dir", "", "where objects are spilled when the store is full (default: "

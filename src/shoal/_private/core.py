@@ -25,6 +25,7 @@ from .ids import IdSource
 from .lineage import LineageMixin
 from .ownership import Free, RefTable, ReleaseBorrow, Value
 from .submitter import Submitter, TaskSpec
+from .task_events import TaskEvents
 from .task_results import TasksMixin
 from .transport import ConnectionLost, RemoteError, connect, serve_unix
 from .values import ValuesMixin
@@ -86,6 +87,7 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         self.resolving: dict[bytes, TaskSpec] = {}  # tasks waiting for their arguments
         self.generators: dict = {}  # task id -> ObjectRefGenerator of a streaming task
         self.dead_nodes: set[bytes] = set()  # as the head announced them
+        self.task_events = TaskEvents()
         self._submissions: collections.deque = collections.deque()
         self._submit_scheduled = False
 
@@ -318,6 +320,10 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
             conn.reply(req_id, {"owned": owned, "borrowed": borrowed, "pid": os.getpid(),
                                 "mode": self.mode, "worker_id": self.worker_id,
                                 "actor_id": self.actor_id, "address": self.address})
+        elif kind == "task_events":
+            rows, dropped = self.task_events.rows()
+            conn.reply(req_id, {"tasks": rows, "dropped": dropped, "pid": os.getpid(),
+                                "worker_id": self.worker_id, "mode": self.mode})
         elif kind == "head_event":
             self.on_head_event(body)
         elif kind == "worker_oom":

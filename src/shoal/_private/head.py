@@ -165,6 +165,22 @@ class ControlStore:
             if entry.alive and entry.conn is not None and not entry.conn.closed:
                 entry.conn.send("cluster_view", {"nodes": nodes})
 
+    async def _list_tasks(self, conn: Connection, req_id: int) -> None:
+        """The task records every owner on every live node keeps."""
+
+        async def ask(link):
+            try:
+                if hasattr(link, "list_tasks"):
+                    return await link.list_tasks()
+                return {"node_id": link.node_id, "processes": await link.gather("task_events")}
+            except Exception:  # noqa: BLE001 - a node that cannot answer is left out
+                return None
+
+        links = [self.actors.node_links[n.node_id] for n in self.nodes.values()
+                 if n.alive and n.node_id in self.actors.node_links]
+        nodes = await asyncio.gather(*(ask(link) for link in links))
+        conn.reply(req_id, {"nodes": [n for n in nodes if n]})
+
     async def _memory_summary(self, conn: Connection, req_id: int) -> None:
         """Every live node's memory view, gathered from their daemons."""
 
@@ -262,6 +278,8 @@ class ControlStore:
             conn.reply(req_id, {"ok": True})
         elif kind == "memory_summary":
             spawn(self._memory_summary(conn, req_id))
+        elif kind == "list_tasks":
+            spawn(self._list_tasks(conn, req_id))
         elif kind == "register_job":
             conn.reply(req_id, self.register_job(body, conn))
         elif kind == "get_nodes":

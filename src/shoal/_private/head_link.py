@@ -53,6 +53,9 @@ class RemoteNodeLink:
         if not self.conn.closed:
             self.conn.send("return_lease", body)
 
+    async def list_tasks(self) -> dict:
+        return (await self.conn.request("list_tasks", {}, timeout=10))[0]
+
     async def memory_summary(self) -> dict:
         return (await self.conn.request("memory_summary", {}, timeout=10))[0]
 

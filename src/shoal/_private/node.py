@@ -401,6 +401,22 @@ class NodeDaemon:
     async def _answer_memory(self, conn, req_id) -> None:
         conn.reply(req_id, await self.memory_summary())
 
+    async def gather(self, kind: str) -> list[dict]:
+        """Ask every process of this node for ``kind`` (task_events, ...)."""
+
+        async def ask(conn):
+            try:
+                return (await conn.request(kind, {}, timeout=5))[0]
+            except (ConnectionLost, RemoteError, TimeoutError):
+                return None
+
+        got = await asyncio.gather(*(ask(c) for c in list(self.owner_conns) if not c.closed))
+        return [g for g in got if g]
+
+    async def _answer_tasks(self, conn, req_id) -> None:
+        conn.reply(req_id, {"node_id": self.node_id, "processes":
+                            await self.gather("task_events")})
+
     # -- placement-group bundles ----------------------------------------------------------
     async def reserve_bundle(self, body: dict) -> dict:
         """Set aside a bundle's resources; they reappear under the bundle's own names."""
@@ -521,6 +537,8 @@ class NodeDaemon:
             self.on_cluster_view(body["nodes"])
         elif kind == "memory_summary":
             spawn(self._answer_memory(conn, req_id))
+        elif kind == "list_tasks":
+            spawn(self._answer_tasks(conn, req_id))
         elif kind in ("reserve_bundle", "release_bundle"):
             spawn(self._bundle_op(conn, kind, body, req_id))
         elif kind == "kill_worker":

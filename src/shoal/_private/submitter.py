@@ -60,6 +60,7 @@ class LeasedWorker:
     gpu_ids: list
     conn: object
     node_conn: object = None  # the node daemon that granted the lease
+    node_id: bytes | None = None
     inflight: int = 0
     oom: dict | None = None  # set when the memory monitor ends this worker
     dead: bool = False
@@ -183,7 +184,7 @@ class Submitter:
             raise
         ks.requesting -= 1
         lw = LeasedWorker(body["lease_id"], body["worker_id"], body["address"],
-                          body.get("gpu_ids") or [], conn, node_conn)
+                          body.get("gpu_ids") or [], conn, node_conn, body.get("node_id"))
         if conn.closed:
             self._return(lw, kill=True)
         else:
@@ -215,6 +216,7 @@ class Submitter:
             sent.add(spec.fid)
         spec.worker = lw
         spec.attempt += 1
+        self.rt.task_events.running(spec.task_id, spec.attempt, lw.worker_id, lw.node_id)
         lw.inflight += 1
         self.running[spec.task_id] = spec
         try:

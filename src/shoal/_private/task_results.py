@@ -27,6 +27,9 @@ class TasksMixin:
         Submissions made while the I/O loop is busy are handed over in one batch, with one
         wake-up of the loop rather than one per task.
         """
+        self.task_events.submitted(spec.task_id, spec.name, job_id=self.job_id,
+                                   waits_for_args=bool(deps),
+                                   parent=getattr(self.current_task, "task_id", None))
         self._submissions.append((self._submit, spec, deps))
         if not self._submit_scheduled:
             self._submit_scheduled = True
@@ -74,6 +77,9 @@ class TasksMixin:
 
     def submit_actor_call(self, call, deps: list) -> None:
         """Queue an actor call from a user thread (in order with the caller's other calls)."""
+        self.task_events.submitted(call.task_id, call.display_name or call.name,
+                                   job_id=self.job_id, actor_id=call.actor_id, waits_for_args=bool(deps),
+                                   parent=getattr(self.current_task, "task_id", None))
         if not deps and self.actor_submitter.try_direct(call):
             return
         if deps:
@@ -111,10 +117,12 @@ class TasksMixin:
             self.resolving.pop(spec.task_id, None)
         for i, v in zip(deps, values, strict=True):
             if v.is_error:
+                self.task_events.finished(spec.task_id, error_type="RayTaskError")
                 self._set_returns(spec, [v] if spec.num_returns == "streaming"
                                   else [v] * spec.num_returns)
                 return
             spec.args[i] = v
+        self.task_events.ready(spec.task_id)
         if spec.cancelled:
             self.fail_task(spec, exc_mod.TaskCancelledError(spec.task_id.hex()))
             return
@@ -154,6 +162,7 @@ class TasksMixin:
         values = [Value.from_wire(d, bufs) for d in body["r"]]
         if body.get("app_err") and values and self._should_retry_exception(spec, values[0]):
             return True
+        self._record_outcome(spec.task_id, values, body.get("app_err"))
         contained = body.get("cont") or {}
         for i, v in enumerate(values):
             inner = [ObjectRef(oid, owner, self) for oid, owner in contained.get(i, ())]
@@ -189,7 +198,22 @@ class TasksMixin:
             self._apply(self.refs.remove_submitted(r._id))
         spec.hold = []
 
+    def _record_outcome(self, task_id: bytes, values: list, app_err) -> None:
+        err = None
+        if values and values[0].is_error:
+            err_v = values[0]
+            if err_v.path is None:  # small: read the error for the task's record
+                try:
+                    err = self.materialize(err_v)
+                except Exception:  # noqa: BLE001 - the record is best effort
+                    err = None
+            if err is None:
+                self.task_events.finished(task_id, error_type="RayTaskError")
+                return
+        self.task_events.finished(task_id, error=err)
+
     def fail_task(self, spec: TaskSpec, error: BaseException) -> None:
+        self.task_events.finished(spec.task_id, error=error)
         ser = serialization.serialize(error, is_error=True)
         v = Value(True, bytes(ser.meta), [bytes(b) for b in ser.buffers], size=ser.total_bytes)
         self._set_returns(spec, [v] * (1 if spec.num_returns == "streaming"

@@ -18,6 +18,7 @@ from .memory import memory
 from .start import start
 from .status import status
 from .stop import stop
+from .summary import summary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +29,7 @@ def main() -> None:
 
 main.add_command(start)
 main.add_command(stop)
+main.add_command(summary)
 main.add_command(status)
 main.add_command(list_cmd)
 main.add_command(memory)

@@ -1,10 +1,9 @@
 """``shoal list RESOURCE``: a table (or JSON) of the cluster's nodes, actors, placement
-groups or objects.
+groups, objects or tasks.
 
 The rows come from the state API (``shoal.util.state``), with Ray's field names, so
-``--filter`` keys are the same as with ``ray list``. Tasks are accepted as a name, but this
-version's runtime keeps no table of them: for those the command says so and exits with
-code 2 rather than print an empty or made-up list.
+``--filter`` keys are the same as with ``ray list``. Task records are kept by the process
+that submitted each task, so a job's tasks are listed while its driver runs.
 """
 
 from __future__ import annotations
@@ -17,12 +16,12 @@ from ..util import state
 from .status import format_bytes
 
 _LISTERS = {"nodes": state.list_nodes, "actors": state.list_actors,
-            "placement-groups": state.list_placement_groups, "objects": state.list_objects}
-_UNAVAILABLE = ("tasks",)
+            "placement-groups": state.list_placement_groups, "objects": state.list_objects,
+            "tasks": state.list_tasks}
 
 
 @click.command("list")
-@click.argument("resource", type=click.Choice([*_LISTERS, *_UNAVAILABLE]))
+@click.argument("resource", type=click.Choice(list(_LISTERS)))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.option("--limit", type=click.IntRange(min=0), default=state.DEFAULT_LIMIT,
@@ -35,12 +34,7 @@ _UNAVAILABLE = ("tasks",)
               help="The head to ask (default: the cluster running on this machine).")
 @click.pass_context
 def list_cmd(ctx, resource, fmt, limit, filters, detail, address) -> None:
-    """List the cluster's RESOURCE: nodes, actors, placement-groups or objects (tasks are
-    not available in this version)."""
-    if resource in _UNAVAILABLE:
-        click.echo(f"Listing {resource} is not available in this version of shoal: the "
-                   "runtime keeps no table of them yet.", err=True)
-        ctx.exit(2)
+    """List the cluster's RESOURCE: nodes, actors, placement-groups, objects or tasks."""
     try:
         rows = _LISTERS[resource](filters=[_parse_filter(f) for f in filters], limit=limit,
                                   detail=detail, address=address)

@@ -18,6 +18,7 @@ import sys
 
 import click
 
+from .._private import local_cluster
 from .._private.config import config
 from .._private.local_cluster import _read_ready, find_session_for_head
 from .._private.session import Session
@@ -50,10 +51,15 @@ DEFAULT_PORT = 6379
 @click.option("--dashboard-host", default="127.0.0.1", help="Stored for the dashboard.")
 @click.option("--dashboard-port", type=int, default=8265, help="Stored for the dashboard.")
 @click.option("--include-dashboard", type=bool, default=None, help="Stored for the dashboard.")
+@click.option("--session-dir", default=None, type=click.Path(file_okay=False),
+              help="Head: restart a head on this existing session (after it was killed); "
+                   "it takes back its actors, placement groups and jobs, and its nodes and "
+                   "drivers reconnect.")
 @click.option("--block", is_flag=True,
               help="Stay in the foreground until the daemon exits; Ctrl-C stops it.")
 def start(head, address, token, port, node_ip_address, num_cpus, num_gpus, resources, memory,
-          object_store_memory, dashboard_host, dashboard_port, include_dashboard, block):
+          object_store_memory, dashboard_host, dashboard_port, include_dashboard, session_dir,
+          block):
     """Start shoal on this machine: a new cluster's head, or a node joining a cluster."""
     if head == bool(address):
         raise click.UsageError("Pass either --head (start a cluster) or --address HOST:PORT "
@@ -65,7 +71,7 @@ def start(head, address, token, port, node_ip_address, num_cpus, num_gpus, resou
         port = DEFAULT_PORT if port is None else port
         dashboard = {"dashboard_host": dashboard_host, "dashboard_port": dashboard_port,
                      "include_dashboard": include_dashboard}
-        proc, sess, info = _start_head(ip, port, node_args, dashboard)
+        proc, sess, info = _start_head(ip, port, node_args, dashboard, session_dir)
         _print_head_started(info, sess.read_token().decode())
     else:
         host, head_port = _split_address(address)
@@ -137,15 +143,25 @@ def _route_ip(host: str, port: int) -> str:
 
 
 # -- starting the daemon -----------------------------------------------------------------
-def _start_head(ip: str, port: int, node_args: list[str], dashboard: dict):
+def _start_head(ip: str, port: int, node_args: list[str], dashboard: dict,
+                session_dir: str | None = None):
     latest = os.path.join(config.session_root, "session_latest")
     previous = os.readlink(latest) if os.path.islink(latest) else None
-    sess = Session.create(latest=True)
+    if session_dir is not None:
+        if local_cluster._alive(session_dir):
+            raise click.ClickException(f"the head of {session_dir} is still running")
+        try:
+            sess = Session.open(session_dir)
+        except FileNotFoundError as e:
+            raise click.ClickException(str(e)) from None
+    else:
+        sess = Session.create(latest=True)
     with open(os.path.join(sess.path, "dashboard.json"), "w") as f:
         json.dump(dashboard, f)  # kept for the dashboard, which is not built yet
     cmd = ["--head", "--port", str(port), "--ip", ip, *node_args]
     try:
-        proc, info = _spawn(sess, cmd, "could not start the shoal head")
+        proc, info = _spawn(sess, cmd, "could not start the shoal head",
+                            keep_session=session_dir is not None)
     except click.ClickException:
         _restore_latest(latest, sess.path, previous)
         raise
@@ -161,7 +177,7 @@ def _join(address: str, token: str, ip: str, port: int, node_args: list[str]):
     return proc, sess, info
 
 
-def _spawn(sess: Session, args: list[str], what: str):
+def _spawn(sess: Session, args: list[str], what: str, keep_session: bool = False):
     """Start the daemon detached and wait for READY; on failure remove the session directory
     (unless the failure was unexpected: its logs are kept) and raise ClickException."""
     cmd = [sys.executable, "-m", "shoal._private.daemon", "--session-dir", sess.path, *args]
@@ -177,7 +193,7 @@ def _spawn(sess: Session, args: list[str], what: str):
         reason = str(e)
         if "FAILED " in reason:
             reason = reason.split("FAILED ", 1)[1]
-        if "FAILED " in str(e) and sess.path not in reason:
+        if "FAILED " in str(e) and sess.path not in reason and not keep_session:
             shutil.rmtree(sess.path, ignore_errors=True)
         else:
             reason += f" (the daemon's log: {err_log})"

@@ -462,3 +462,62 @@ def _matches(field, value) -> bool:
     if isinstance(field, str) and isinstance(value, str):
         return field == value or (field.isupper() and field == value.upper())
     return field == value
+
+
+# -- tasks ---------------------------------------------------------------------------------
+_TASK_FIELDS = ("task_id", "attempt_number", "name", "state", "job_id", "actor_id", "type",
+                "func_or_class_name", "node_id", "worker_id", "error_type")
+
+
+def _task_rows(address: str | None, timeout: float) -> list[dict]:
+    rows = []
+    for node in head_request("list_tasks", address=address, timeout=timeout)["nodes"]:
+        for proc in node["processes"]:
+            for t in proc["tasks"]:
+                job = t.get("job_id")
+                rows.append({
+                    "task_id": _hex(t["task_id"]), "attempt_number": max(0, t["attempt"] - 1),
+                    "name": t["name"], "state": t["state"],
+                    "job_id": JobID.from_int(job).hex() if isinstance(job, int) else None,
+                    "actor_id": _hex(t.get("actor_id")),
+                    "type": "ACTOR_TASK" if t.get("actor_id") else "NORMAL_TASK",
+                    "func_or_class_name": t["name"], "node_id": _hex(t.get("node_id")),
+                    "worker_id": _hex(t.get("worker_id")), "error_type": t.get("error_type"),
+                    "error_message": t.get("error"), "parent_task_id": _hex(t.get("parent")),
+                    "creation_time_ms": int(t["submitted"] * 1000),
+                    "start_time_ms": int(t["start"] * 1000) if t.get("start") else None,
+                    "end_time_ms": int(t["end"] * 1000) if t.get("end") else None,
+                    "owner_pid": proc["pid"],
+                })
+    rows.sort(key=lambda r: r["creation_time_ms"])
+    return rows
+
+
+def list_tasks(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
+               detail: bool = False, address: str | None = None, timeout: float = 30.0,
+               raise_on_missing_output: bool = True) -> list[dict]:
+    """Tasks and actor calls the cluster's owners remember (Ray's ``TaskState`` fields);
+    ``detail`` adds error messages, parents and times."""
+    return _select(_task_rows(address, timeout), filters, limit,
+                   None if detail else _TASK_FIELDS)
+
+
+def get_task(task_id: str, address: str | None = None, timeout: float = 30.0) -> dict | None:
+    """One task's record by hex id (None if no owner remembers it)."""
+    for row in _task_rows(address, timeout):
+        if row["task_id"] == task_id:
+            return row
+    return None
+
+
+def summarize_tasks(address: str | None = None, timeout: float = 30.0) -> dict:
+    """Counts of tasks by function name and state, as Ray's ``summarize_tasks``."""
+    summary: dict[str, dict] = {}
+    for row in _task_rows(address, timeout):
+        entry = summary.setdefault(row["func_or_class_name"], {
+            "func_or_class_name": row["func_or_class_name"], "type": row["type"],
+            "state_counts": {}})
+        counts = entry["state_counts"]
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    return {"cluster": {"summary": summary, "total_tasks": sum(
+        sum(e["state_counts"].values()) for e in summary.values())}}
