@@ -512,8 +512,13 @@ def test_handles_dropped_terminate_actor():
     import gc
 
     gc.collect()
-    wait_for_condition(lambda: not psutil.pid_exists(pid) or
-                       psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=10)
+    def gone():
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_for_condition(gone, timeout=10)
 
 
 def test_non_detached_actor_dies_with_its_driver_detached_survives():

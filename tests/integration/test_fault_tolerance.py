@@ -175,10 +175,14 @@ def test_killed_driver_workers_and_actors_are_reclaimed(cluster):
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
+        def gone(pid: int) -> bool:
+            try:
+                return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return True
+
         def reclaimed():
-            return all(not psutil.pid_exists(p) or
-                       psutil.Process(p).status() == psutil.STATUS_ZOMBIE
-                       for p in pids.values())
+            return all(gone(p) for p in pids.values())
 
         wait_for_condition(reclaimed, timeout=15, msg="(a dead driver's worker survived)")
     finally:
