@@ -100,8 +100,6 @@ class ActorClass:
         namespace = opts.get("namespace") or rt.namespace
         name = opts.get("name")
         detached = opts.get("lifetime") == "detached"
-        if detached and not name:
-            pass  # Ray allows unnamed detached actors; they live until killed
         aid = os.urandom(16)
         public_opts = {
             "max_restarts": opts.get("max_restarts") or 0,
