@@ -60,3 +60,14 @@ def shoal_cluster():
     shoal.shutdown()
     wait_for_condition(lambda: not shoal_processes(session_dir), timeout=15,
                        msg="(shoal processes left after shutdown)")
+
+
+def wait_for_output(capfd, text: str, *, stream: str = "out", timeout: float = 10.0) -> None:
+    """Wait until ``text`` has been written to this process's stdout (or stderr)."""
+    seen: list[str] = []
+
+    def printed():
+        seen.append(getattr(capfd.readouterr(), stream))
+        return text in "".join(seen)
+
+    wait_for_condition(printed, timeout=timeout, msg=f"(no {text!r} on std{stream})")

@@ -15,7 +15,7 @@ import os
 from ._private import options as opt_mod
 from ._private import serialization
 from ._private.actor_submitter import ActorCall
-from ._private.ids import ActorID
+from ._private.ids import ActorID, IdSource
 from .remote_function import _prepare_args
 from .util.scheduling_strategies import placement
 
@@ -250,7 +250,7 @@ class ActorHandle:
             rt.refs.add_submitted(self._scope._id)
         task_id = rt.ids.task_id()
         return_ids = [] if streaming else \
-            [task_id + (i + 1).to_bytes(4, "big") for i in range(nr)]
+            [IdSource.return_id(task_id, i + 1) for i in range(nr)]
         for rid in return_ids:
             rt.refs.new_owned(rid, task_id, f"{self._class_name}.{method}")
         refs = [rt.make_ref(rid) for rid in return_ids]

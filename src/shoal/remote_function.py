@@ -9,6 +9,7 @@ import inspect
 from ._private import options as opt_mod
 from ._private import serialization
 from ._private.config import config
+from ._private.ids import IdSource
 from ._private.ownership import Value
 from ._private.submitter import TaskSpec
 from .object_ref import ObjectRef
@@ -85,7 +86,7 @@ class RemoteFunction:
         task_id = rt.ids.task_id()
         streaming = nr == "streaming"
         return_ids = [] if streaming else \
-            [task_id + (i + 1).to_bytes(4, "big") for i in range(nr)]
+            [IdSource.return_id(task_id, i + 1) for i in range(nr)]
         for rid in return_ids:
             rt.refs.new_owned(rid, task_id, name)
         refs = [rt.make_ref(rid) for rid in return_ids]

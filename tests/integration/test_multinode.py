@@ -17,7 +17,7 @@ import shoal as ray
 from shoal import exceptions as ex
 from shoal.cluster_utils import Cluster
 from shoal.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-from tests.conftest import shoal_processes, wait_for_condition
+from tests.conftest import shoal_processes, wait_for_condition, wait_for_output
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +119,7 @@ def test_worker_output_from_other_node_reaches_driver(cluster, capfd):
 
     strat = NodeAffinitySchedulingStrategy(side.node_id, soft=False)
     pid = ray.get(speak.options(scheduling_strategy=strat).remote())
-    seen = []
-
-    def printed():
-        seen.append(capfd.readouterr().out)
-        return f"(pid={pid}) hello from the side node" in "".join(seen)
-
-    wait_for_condition(printed, timeout=10)
+    wait_for_output(capfd, f"(pid={pid}) hello from the side node")
 
 
 def test_actor_on_remote_node(cluster):
@@ -145,13 +139,7 @@ def test_infeasible_task_waits_for_a_node_that_fits(cluster, capfd):
     ref = node_of.options(resources={"late": 1}).remote()
     ready, _ = ray.wait([ref], timeout=0.5)
     assert ready == []
-    seen = []
-
-    def warned():
-        seen.append(capfd.readouterr().err)
-        return "late" in "".join(seen)
-
-    wait_for_condition(warned, timeout=10)
+    wait_for_output(capfd, "late", stream="err")
     late = cluster.add_node(num_cpus=1, resources={"late": 1})
     try:
         assert ray.get(ref, timeout=30) == late.node_id

@@ -10,6 +10,7 @@ import pytest
 
 import shoal as ray
 from shoal import exceptions as ex
+from tests.conftest import wait_for_output
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -317,15 +318,7 @@ def test_worker_output_reaches_driver(capfd):
         return os.getpid()
 
     pid = ray.get(speak.remote("tok-123"))
-    from tests.conftest import wait_for_condition
-
-    seen = []
-
-    def printed():
-        seen.append(capfd.readouterr().out)
-        return f"(pid={pid}) hello from task tok-123" in "".join(seen)
-
-    wait_for_condition(printed, timeout=10)
+    wait_for_output(capfd, f"(pid={pid}) hello from task tok-123")
 
 
 def test_object_ref_is_awaitable_and_has_future():
@@ -449,15 +442,7 @@ def test_worker_stderr_reaches_driver_stderr(capfd):
         return os.getpid()
 
     pid = ray.get(warn.remote())
-    from tests.conftest import wait_for_condition
-
-    seen = []
-
-    def printed():
-        seen.append(capfd.readouterr().err)
-        return f"(pid={pid}) to stderr" in "".join(seen)
-
-    wait_for_condition(printed, timeout=10)
+    wait_for_output(capfd, f"(pid={pid}) to stderr", stream="err")
 
 
 def test_failing_task_with_zero_returns_does_not_stall_later_tasks():
@@ -504,15 +489,7 @@ def test_output_of_nested_tasks_reaches_driver(capfd):
         return ray.get(inner.remote())
 
     pid = ray.get(outer.remote())
-    from tests.conftest import wait_for_condition
-
-    seen = []
-
-    def printed():
-        seen.append(capfd.readouterr().out)
-        return f"(pid={pid}) from the inner task" in "".join(seen)
-
-    wait_for_condition(printed, timeout=10)
+    wait_for_output(capfd, f"(pid={pid}) from the inner task")
 
 
 def test_cancel_is_recursive_by_default():

@@ -137,16 +137,24 @@ class ActorExecutor:
             raise exc_mod.RaySystemError("actor call before the actor was created")
         return getattr(self.instance, name)
 
-    def _run_sync(self, conn, body, bufs, req_id) -> None:
+    def _begin(self, conn, body, req_id) -> bool:
+        """Set up a call; False (the caller already answered) if the actor is leaving."""
         if self.exiting:
             self.tx.deliver(conn, req_id, body, system=exc_mod.ActorDiedError(
                 "The actor is exiting; this call was not run."))
-            return
+            return False
         self.tx.set_context(body)
+        return True
+
+    def _invoke(self, body, bufs):
+        args, kwargs = self.tx.arguments(body, bufs)
+        return self._method(body)(*args, **kwargs)
+
+    def _run_sync(self, conn, body, bufs, req_id) -> None:
+        if not self._begin(conn, body, req_id):
+            return
         try:
-            method = self._method(body)
-            args, kwargs = self.tx.arguments(body, bufs)
-            result = method(*args, **kwargs)
+            result = self._invoke(body, bufs)
             if inspect.iscoroutine(result):  # an async method called on a sync path
                 result = asyncio.run(result)
         except ActorExit:
@@ -160,15 +168,10 @@ class ActorExecutor:
     async def _run_async(self, conn, body, bufs, req_id) -> None:
         sem = self.sems.get(self._group(body)) or self.sems["_default"]
         async with sem:
-            if self.exiting:
-                self.tx.deliver(conn, req_id, body, system=exc_mod.ActorDiedError(
-                    "The actor is exiting; this call was not run."))
+            if not self._begin(conn, body, req_id):
                 return
-            self.tx.set_context(body)
             try:
-                method = self._method(body)
-                args, kwargs = self.tx.arguments(body, bufs)
-                result = method(*args, **kwargs)
+                result = self._invoke(body, bufs)
                 if inspect.isasyncgen(result):
                     await self._stream_async(conn, req_id, body, result)
                     return

@@ -19,6 +19,7 @@ import traceback
 
 from .. import exceptions as exc_mod
 from . import serialization
+from .ids import IdSource
 from .ownership import Value
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class TaskExecutor:
             app_err = True
             sers = [self._error_value(error, name)] * nr
         owner, owner_id = body["owner"], body["owner_id"]
-        rid = [tid + (i + 1).to_bytes(4, "big") for i in range(nr)]
+        rid = [IdSource.return_id(tid, i + 1) for i in range(nr)]
         try:
             values = [rt.store_value(s, rid[i], owner_id, replace=True)
                       for i, s in enumerate(sers)]
@@ -195,7 +196,7 @@ class TaskExecutor:
             ser = self._serialize_return(item, body["name"])
         except BaseException as e:  # noqa: BLE001 - an unserializable item is an error item
             ser = self._error_value(e, body["name"])
-        rid = body["tid"] + index.to_bytes(4, "big")
+        rid = IdSource.return_id(body["tid"], index)
         v = self.rt.store_value(ser, rid, body["owner_id"], replace=True)
         out: list = []
         wire = v.to_wire(out)
@@ -214,7 +215,7 @@ class TaskExecutor:
             count += 1
             ser = (serialization.serialize(system, is_error=True) if system is not None
                    else self._error_value(error, body["name"]))
-            rid = body["tid"] + count.to_bytes(4, "big")
+            rid = IdSource.return_id(body["tid"], count)
             v = self.rt.store_value(ser, rid, body["owner_id"], replace=True)
             out: list = []
             wire = v.to_wire(out)

@@ -31,7 +31,6 @@ class NodeEntry:
     available: dict
     alive: bool = True
     is_head: bool = False
-    labels: dict = field(default_factory=dict)
     last_seen: float = field(default_factory=time.monotonic)
     conn: Connection | None = None
 

@@ -58,11 +58,9 @@ async def run(daemon) -> None:
                 "node_id": daemon.node_id, "ip": daemon.ip}
         log.warning("memory use %.1f%% is above the threshold %.1f%%: killing worker pid %d "
                     "(rss %d bytes)", 100 * used / total, 100 * threshold, wp.pid, rss)
-        owner = lease.owner
+        owner = lease.owner  # None for an actor's lease: its head sees it die as a crash
         if owner is not None and not owner.closed:
             owner.send("worker_oom", info)
-        elif lease.owner is None:
-            daemon.oom_killed[lease.worker_id] = info  # an actor: the head learns it so
         daemon.kill_worker(lease.worker_id)
         try:
             await asyncio.wait_for(wp.proc.wait(), 10)

@@ -63,7 +63,6 @@ class NodeDaemon:
                                or 1 << 62)
         self.log_subscribers: dict[int, set[Connection]] = {}
         self.stopping = False
-        self._worker_seq = itertools.count(1)
         self.view = cluster_policy.ClusterView(node_id)
         self.view.update(node_id, address, self.res.total.to_dict(),
                          self.res.available.to_dict(), True)
@@ -72,7 +71,6 @@ class NodeDaemon:
         self.worker_env: dict[str, str] = {}  # extra environment for workers (cluster mode)
         self._report_scheduled = False
         self.bundles: dict[tuple[bytes, int], tuple] = {}  # (pg, index) -> (base, named, gpus)
-        self.oom_killed: dict[bytes, dict] = {}  # worker id -> why the monitor ended it
         self.owner_conns: set[Connection] = set()  # every driver and worker of this node
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -25,8 +25,6 @@ from .transport import Connection
 
 log = logging.getLogger(__name__)
 
-CHUNK = 4 * 1024 * 1024
-IN_FLIGHT = 4
 BULK_MIN = 256 * 1024
 STREAM_MIN = 32 * 1024 * 1024  # ranges at least this big get a stream of their own
 MAX_STREAMS = 4

@@ -6,7 +6,6 @@ Bad options fail when the decorator or ``.options()`` is applied, naming the opt
 from __future__ import annotations
 
 import numbers
-from typing import Any
 
 _UNSET = object()
 
@@ -23,12 +22,6 @@ ACTOR_ONLY = {
 }
 TASK_OPTIONS = COMMON | TASK_ONLY
 ACTOR_OPTIONS = COMMON | ACTOR_ONLY
-
-TASK_DEFAULTS: dict[str, Any] = {
-    "num_cpus": 1, "num_gpus": 0, "resources": None, "memory": None, "num_returns": 1,
-    "max_retries": 3, "retry_exceptions": False, "name": None,
-    "scheduling_strategy": "DEFAULT", "runtime_env": None,
-}
 
 
 def _nonneg_number(name, v, kind):

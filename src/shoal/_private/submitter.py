@@ -38,7 +38,6 @@ class TaskSpec:
     strategy: object = None  # "DEFAULT", "SPREAD" or {"node_id": .., "soft": ..}
     hold: list = field(default_factory=list)  # ObjectRefs kept alive while the task lives
     cancelled: bool = False
-    force_cancel: bool = False
     attempt: int = 0
     worker: object = None  # LeasedWorker running it now
     oom: dict | None = None  # why the memory monitor ended its worker, if it did

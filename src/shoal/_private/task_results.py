@@ -13,6 +13,7 @@ from .. import exceptions as exc_mod
 from ..object_ref import ObjectRef
 from . import serialization
 from .aio import spawn
+from .ids import IdSource
 from .ownership import Value
 from .submitter import TaskSpec
 
@@ -135,7 +136,7 @@ class TasksMixin:
             if v.path is not None:
                 self.free_on_node(v.node_id, [v.path])
             return
-        rid = body["tid"] + body["i"].to_bytes(4, "big")
+        rid = IdSource.return_id(body["tid"], body["i"])
         self.refs.new_owned(rid, body["tid"])
         ref = self.make_ref(rid)
         self._set_one(rid, v, None)
@@ -224,7 +225,7 @@ class TasksMixin:
             gen = self.generators.pop(spec.task_id, None)
             if gen is not None:
                 index = max(gen._refs, default=gen._next - 1) + 1
-                rid = spec.task_id + index.to_bytes(4, "big")
+                rid = IdSource.return_id(spec.task_id, index)
                 self.refs.new_owned(rid, spec.task_id)
                 ref = self.make_ref(rid)
                 self._set_one(rid, values[0], None)
@@ -266,7 +267,6 @@ class TasksMixin:
         spec = self.submitter.running.get(task_id)
         if spec is not None:
             spec.cancelled = True
-            spec.force_cancel = force
             lw = spec.worker
             if lw is not None and not lw.conn.closed:
                 lw.conn.send("cancel_task", {"tid": task_id, "force": force,

@@ -101,8 +101,6 @@ class Connection(asyncio.Protocol):
         self.state: dict = {}  # per-connection state owned by the handler
         self._loop = asyncio.get_event_loop()
         self.lost = self._loop.create_future()
-        self._paused = False
-        self._drain_waiters: list[asyncio.Future] = []
         # Frames may also be written from other threads (write_from_thread); the lock keeps
         # frames whole and, with the hand-off count, in order.
         self._wlock = threading.Lock()
@@ -158,9 +156,6 @@ class Connection(asyncio.Protocol):
             elif not fut.done():
                 fut.set_exception(err)
         self._pending.clear()
-        for w in self._drain_waiters:
-            if not w.done():
-                w.set_result(None)
         if not self.lost.done():
             self.lost.set_result(None)
         for cb in self.close_callbacks:
@@ -168,16 +163,6 @@ class Connection(asyncio.Protocol):
                 cb(self)
             except Exception:
                 log.exception("close callback failed")
-
-    def pause_writing(self):
-        self._paused = True
-
-    def resume_writing(self):
-        self._paused = False
-        for w in self._drain_waiters:
-            if not w.done():
-                w.set_result(None)
-        self._drain_waiters.clear()
 
     # -- sending --------------------------------------------------------------------------
     def _write(self, kind: str, req_id: int, body: Any, bufs) -> None:
@@ -262,12 +247,6 @@ class Connection(asyncio.Protocol):
         if timeout is None:
             return await fut
         return await asyncio.wait_for(fut, timeout)
-
-    async def drain(self) -> None:
-        if self._paused and not self.closed:
-            w = self._loop.create_future()
-            self._drain_waiters.append(w)
-            await w
 
     def reply(self, req_id: int, body: Any = None, bufs=()) -> None:
         if req_id and not self.closed:
