@@ -25,6 +25,7 @@ from .api import (  # noqa: E402
     put,
     remote,
     shutdown,
+    timeline,
     wait,
 )
 from .object_ref import ObjectRef  # noqa: E402
@@ -32,5 +33,5 @@ from .object_ref import ObjectRef  # noqa: E402
 __all__ = [
     "ActorClass", "ActorHandle", "ObjectRef", "ObjectRefGenerator", "available_resources", "get_actor", "kill", "cancel", "cluster_resources", "exceptions", "get",
     "get_gpu_ids", "get_runtime_context", "init", "is_initialized", "method", "nodes", "put",
-    "remote", "shutdown", "wait", "__version__",
+    "remote", "shutdown", "timeline", "wait", "__version__",
 ]

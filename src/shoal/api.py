@@ -104,10 +104,14 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
         if address is None or address == "local":
             head = local_cluster.start_head(
                 num_cpus=num_cpus, num_gpus=num_gpus, resources=resources,
-                object_store_memory=object_store_memory)
+                object_store_memory=object_store_memory, include_dashboard=include_dashboard,
+                dashboard_host=dashboard_host, dashboard_port=dashboard_port)
             sess, node_address = head.session, head.node_address
             info = head.info
             _local_head = head
+            if info.get("webui_url"):
+                log.info("Started a local shoal instance. View the dashboard at %s",
+                         info["webui_url"])
         else:
             if num_cpus is not None or num_gpus is not None or resources is not None:
                 raise ValueError("When connecting to an existing cluster, num_cpus, num_gpus "
@@ -174,8 +178,36 @@ def _context() -> ShoalContext:
     rt = current_runtime_or_none()
     return ShoalContext({
         "node_ip_address": "127.0.0.1", "session_dir": rt.session_dir,
-        "address": rt.node_address, "node_id": rt.node_id.hex(), "webui_url": None,
+        "address": rt.node_address, "node_id": rt.node_id.hex(),
+        "webui_url": _webui_url(rt.session_dir),  # host:port, without a scheme, as Ray
     })
+
+
+def _webui_url(session_dir: str) -> str | None:
+    import json
+
+    try:
+        with open(os.path.join(session_dir, "address.json")) as f:
+            url = json.load(f).get("webui_url")
+        return url.split("://", 1)[-1] if url else None
+    except (OSError, ValueError):
+        return None
+
+
+def timeline(filename: str | None = None) -> list[dict] | None:
+    """Every task the cluster's owners remember, as Chrome trace events (load the file in
+    chrome://tracing or https://ui.perfetto.dev). With ``filename`` the events are written
+    there as JSON and nothing is returned; otherwise they are returned."""
+    import json
+
+    from .util import state
+
+    events = state.timeline_events()
+    if filename is None:
+        return events
+    with open(filename, "w") as f:
+        json.dump(events, f)
+    return None
 
 
 def shutdown(_exiting_interpreter: bool = False) -> None:

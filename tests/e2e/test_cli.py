@@ -116,9 +116,13 @@ def test_start_head_prints_join_command(cli, head):
     assert "SHOAL_TOKEN" in out
     assert 'import shoal; shoal.init(address="auto")' in out
     assert "shoal stop" in out and "127.0.0.1" in out
-    assert "9265" not in out and "http" not in out  # no dashboard yet: no URL promised
+    assert "http://127.0.0.1:9265" in out  # the dashboard, at the port asked for
     with open(os.path.join(head["session"], "dashboard.json")) as f:
         assert json.load(f)["dashboard_port"] == 9265
+    import urllib.request
+
+    with urllib.request.urlopen("http://127.0.0.1:9265/api/cluster", timeout=10) as r:
+        assert json.load(r)["nodes"]["alive"] >= 1
     # The daemon outlives the command that started it.
     with open(os.path.join(head["session"], "address.json")) as f:
         info = json.load(f)

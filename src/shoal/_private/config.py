@@ -49,6 +49,12 @@ SETTINGS: tuple[Setting, ...] = (
             "<session>/spill)"),
     Setting("object_store_full_timeout_s", 10.0, "how long a put or task return waits for "
             "room (while objects are spilled) before ObjectStoreFullError"),
+    Setting("include_dashboard", True, "serve the dashboard from the head (init() and "
+            "`shoal start --head` can also say)"),
+    Setting("dashboard_port", 8265, "the dashboard's port when none is given (taken: any "
+            "free port, printed)"),
+    Setting("dashboard_allowed_hosts", "", "extra Host names (comma-separated host:port) "
+            "the dashboard answers to, e.g. behind a proxy"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

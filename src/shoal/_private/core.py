@@ -121,7 +121,8 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
             self.head_conn = self.node_conn
         if self.mode == "driver":
             body, _ = await self.head_conn.request(
-                "register_job", {"pid": os.getpid(), "namespace": self.namespace})
+                "register_job", {"pid": os.getpid(), "namespace": self.namespace,
+                                 "entrypoint": _entrypoint(), "ip": self.node_ip or "127.0.0.1"})
             self.job_id = body["job_id"]
             if config.log_to_driver:
                 await self.node_conn.request("subscribe_logs", {"job_id": self.job_id})
@@ -373,3 +374,11 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
                f"with these resources joins.")
         log.warning(msg)
         print(msg, file=sys.stderr, flush=True)
+
+
+def _entrypoint() -> str:
+    """How the driver was started, as Ray's job table shows it."""
+    import sys
+
+    argv = getattr(sys, "orig_argv", None) or sys.argv
+    return " ".join(argv)[:1000]

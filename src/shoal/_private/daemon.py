@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 
+from ..dashboard import server
 from . import session as session_mod
 from . import transport
 from .aio import spawn
@@ -172,15 +173,53 @@ async def run(args) -> None:
         spawn(daemon.heartbeat(config.heartbeat_interval_s))
     if store is not None and cluster:
         spawn(store.monitor(config.node_dead_timeout_s, config.heartbeat_interval_s / 2))
+    dash_sock = _bind_dashboard(args) if store is not None else None
     info = {"node_address": node_addr, "head_address": head_address, "pid": os.getpid(),
-            "node_id": node_id.hex(), "node_ip": args.ip, "is_head": args.head}
+            "node_id": node_id.hex(), "node_ip": args.ip, "is_head": args.head,
+            "webui_url": server.url_of(dash_sock, args.ip) if dash_sock else None}
     sess.write_address(info)
     print("READY " + json.dumps(info), flush=True)
+    runner = None
+    if dash_sock is not None:
+        runner = await _serve_dashboard(dash_sock, store, token)
     await stop.wait()
+    if runner is not None:
+        await runner.cleanup()
     for srv in servers:
         srv.close()
     await daemon.stop()
     sess.cleanup_sockets()
+
+
+def _bind_dashboard(args):
+    include = config.include_dashboard if args.include_dashboard is None \
+        else args.include_dashboard == "true"
+    if not include:
+        return None
+    try:
+        return server.bind(args.dashboard_host, args.dashboard_port)
+    except server.DashboardBindError as e:
+        raise StartError(f"{e.strerror} (pass another --dashboard-port, or "
+                         "--include-dashboard false)") from None
+
+
+async def _serve_dashboard(sock, store, token: bytes):
+    """Start answering on the dashboard's socket; the head runs on without it if it cannot
+    (aiohttp missing, say), and says so in its log."""
+    try:
+        # The import (~0.2 s) runs in a thread so that the head answers meanwhile.
+        await asyncio.get_running_loop().run_in_executor(None, _import_web)
+        return await server.serve(sock, store, token.decode())
+    except Exception:
+        log.exception("the dashboard could not start")
+        sock.close()
+        return None
+
+
+def _import_web() -> None:
+    import aiohttp.web  # noqa: F401
+
+    from ..dashboard import routes  # noqa: F401
 
 
 async def _watch_stdin(stop: asyncio.Event) -> None:
@@ -206,6 +245,10 @@ def main(argv=None) -> None:
     p.add_argument("--watch-stdin", action="store_true")
     p.add_argument("--port", type=int, default=None,
                    help="listen on TCP at this port (0: any); enables cluster mode")
+    p.add_argument("--include-dashboard", choices=("true", "false"), default=None)
+    p.add_argument("--dashboard-host", default="127.0.0.1")
+    p.add_argument("--dashboard-port", type=int, default=None,
+                   help="the dashboard's port (default 8265, or any free port if taken)")
     p.add_argument("--head-address", default="",
                    help="HOST:PORT of the head to join (a non-head node)")
     args = p.parse_args(argv)

@@ -54,6 +54,8 @@ class JobEntry:
     start_time: float
     end_time: float | None = None
     conn: Connection | None = None
+    entrypoint: str = ""
+    driver_ip: str = ""
 
 
 class ControlStore:
@@ -76,7 +78,8 @@ class ControlStore:
         self._next_job = db.meta("next_job", 1)
         for job_id, d in db.jobs().items():
             self.jobs[job_id] = JobEntry(job_id, d["pid"], d["namespace"], d["start"],
-                                         d.get("end"))
+                                         d.get("end"), entrypoint=d.get("entrypoint", ""),
+                                         driver_ip=d.get("ip", ""))
         self.kv.update(db.kv())
         self.actors.recover(db.actors())
         self.pgs.recover(db.pgs())
@@ -86,7 +89,8 @@ class ControlStore:
     def _save_job(self, job: JobEntry) -> None:
         if self.db is not None:
             self.db.put_job(job.job_id, {"pid": job.driver_pid, "namespace": job.namespace,
-                                         "start": job.start_time, "end": job.end_time})
+                                         "start": job.start_time, "end": job.end_time,
+                                         "entrypoint": job.entrypoint, "ip": job.driver_ip})
             self.db.set_meta("next_job", self._next_job)
 
     # -- nodes ----------------------------------------------------------------------------
@@ -164,35 +168,31 @@ class ControlStore:
             if entry.alive and entry.conn is not None and not entry.conn.closed:
                 entry.conn.send("cluster_view", {"nodes": nodes})
 
-    async def _list_tasks(self, conn: Connection, req_id: int) -> None:
-        """The task records every owner on every live node keeps."""
+    async def fan_out(self, kind: str, body: dict | None = None) -> list[dict]:
+        """Ask every live node daemon ``kind`` (node_info, list_tasks, memory_summary,
+        list_logs); nodes that cannot answer are left out."""
 
         async def ask(link):
             try:
-                if hasattr(link, "list_tasks"):
-                    return await link.list_tasks()
-                return {"node_id": link.node_id, "processes": await link.gather("task_events")}
+                return await link.ask(kind, body)
             except Exception:  # noqa: BLE001 - a node that cannot answer is left out
                 return None
 
         links = [self.actors.node_links[n.node_id] for n in self.nodes.values()
                  if n.alive and n.node_id in self.actors.node_links]
-        nodes = await asyncio.gather(*(ask(link) for link in links))
-        conn.reply(req_id, {"nodes": [n for n in nodes if n]})
+        got = await asyncio.gather(*(ask(link) for link in links))
+        return [g for g in got if g]
 
-    async def _memory_summary(self, conn: Connection, req_id: int) -> None:
-        """Every live node's memory view, gathered from their daemons."""
+    async def ask_node(self, node_id: bytes, kind: str, body: dict | None = None) -> dict:
+        """One node's answer; LookupError if the node is unknown or dead."""
+        link = self.actors.node_links.get(node_id)
+        entry = self.nodes.get(node_id)
+        if link is None or entry is None or not entry.alive:
+            raise LookupError(f"node {node_id.hex()} is not alive in this cluster")
+        return await link.ask(kind, body)
 
-        async def ask(link):
-            try:
-                return await link.memory_summary()
-            except Exception:  # noqa: BLE001 - a node that cannot answer is left out
-                return None
-
-        links = [self.actors.node_links[n.node_id] for n in self.nodes.values()
-                 if n.alive and n.node_id in self.actors.node_links]
-        nodes = await asyncio.gather(*(ask(link) for link in links))
-        conn.reply(req_id, {"nodes": [n for n in nodes if n]})
+    async def _answer_fan_out(self, conn: Connection, req_id: int, kind: str) -> None:
+        conn.reply(req_id, {"nodes": await self.fan_out(kind)})
 
     def local_message(self, kind: str, body: dict) -> None:
         """A message from the head's own node daemon (see handle for the remote form)."""
@@ -207,17 +207,30 @@ class ControlStore:
     def node_list(self) -> list[dict]:
         return [n.public() for n in self.nodes.values()]
 
+    async def _read_log(self, conn: Connection, body: dict, req_id: int) -> None:
+        try:
+            conn.reply(req_id, await self.ask_node(body["node_id"], "read_log", body))
+        except Exception as e:  # noqa: BLE001 - the reason goes back to the asker
+            conn.reply_error(req_id, getattr(e, "message", None) or str(e))
+
     # -- jobs -----------------------------------------------------------------------------
     def register_job(self, body: dict, conn: Connection | None) -> dict:
         job_id = self._next_job
         self._next_job += 1
-        job = JobEntry(job_id, body.get("pid", 0), body.get("namespace", ""), time.time())
+        job = JobEntry(job_id, body.get("pid", 0), body.get("namespace", ""), time.time(),
+                       entrypoint=body.get("entrypoint", ""), driver_ip=body.get("ip", ""))
         job.conn = conn
         self.jobs[job_id] = job
         self._save_job(job)
         if conn is not None:
             conn.close_callbacks.append(lambda _c: self._job_finished(job_id))
         return {"job_id": job_id}
+
+    def job_list(self) -> list[dict]:
+        return [{"job_id": j.job_id, "driver_pid": j.driver_pid, "namespace": j.namespace,
+                 "start_time": j.start_time, "end_time": j.end_time,
+                 "entrypoint": j.entrypoint, "driver_ip": j.driver_ip}
+                for j in self.jobs.values()]
 
     def reattach(self, conn: Connection, body: dict) -> None:
         """A driver or worker reconnected after a head restart: its job and its actors'
@@ -275,10 +288,14 @@ class ControlStore:
         elif kind == "reattach":
             self.reattach(conn, body)
             conn.reply(req_id, {"ok": True})
-        elif kind == "memory_summary":
-            spawn(self._memory_summary(conn, req_id))
-        elif kind == "list_tasks":
-            spawn(self._list_tasks(conn, req_id))
+        elif kind in ("memory_summary", "list_tasks", "list_logs"):
+            spawn(self._answer_fan_out(conn, req_id, kind))
+        elif kind == "nodes_info":  # every node's node_info (a node answers its own)
+            spawn(self._answer_fan_out(conn, req_id, "node_info"))
+        elif kind == "read_log":
+            spawn(self._read_log(conn, body, req_id))
+        elif kind == "list_jobs":
+            conn.reply(req_id, {"jobs": self.job_list()})
         elif kind == "register_job":
             conn.reply(req_id, self.register_job(body, conn))
         elif kind == "get_nodes":

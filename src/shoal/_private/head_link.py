@@ -53,11 +53,10 @@ class RemoteNodeLink:
         if not self.conn.closed:
             self.conn.send("return_lease", body)
 
-    async def list_tasks(self) -> dict:
-        return (await self.conn.request("list_tasks", {}, timeout=10))[0]
-
-    async def memory_summary(self) -> dict:
-        return (await self.conn.request("memory_summary", {}, timeout=10))[0]
+    async def ask(self, kind: str, body: dict | None = None) -> dict:
+        """A question of the node's (node_info, list_tasks, memory_summary, list_logs,
+        read_log); a RemoteError carries the node's reason when it cannot answer."""
+        return (await self.conn.request(kind, body or {}, timeout=10))[0]
 
     async def reserve_bundle(self, body: dict) -> dict:
         return (await self.conn.request("reserve_bundle", body))[0]

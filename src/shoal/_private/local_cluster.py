@@ -49,7 +49,8 @@ class LocalHead:
 
 
 def start_head(*, num_cpus=None, num_gpus=None, resources=None, memory=None,
-               object_store_memory=None, watch_stdin=True) -> LocalHead:
+               object_store_memory=None, watch_stdin=True, include_dashboard=None,
+               dashboard_host=None, dashboard_port=None) -> LocalHead:
     sess = Session.create()
     cmd = [sys.executable, "-m", "shoal._private.daemon", "--session-dir", sess.path, "--head",
            "--num-cpus", str(os.cpu_count() if num_cpus is None else num_cpus)]
@@ -63,6 +64,12 @@ def start_head(*, num_cpus=None, num_gpus=None, resources=None, memory=None,
         cmd += ["--object-store-memory", str(object_store_memory)]
     if watch_stdin:
         cmd.append("--watch-stdin")
+    if include_dashboard is not None:
+        cmd += ["--include-dashboard", "true" if include_dashboard else "false"]
+    if dashboard_host:
+        cmd += ["--dashboard-host", dashboard_host]
+    if dashboard_port is not None:
+        cmd += ["--dashboard-port", str(int(dashboard_port))]
     proc = subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
         start_new_session=True, close_fds=True,

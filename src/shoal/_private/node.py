@@ -17,6 +17,7 @@ import sys
 from . import cluster_policy, memory_monitor, placement, scheduler
 from .aio import spawn
 from .config import config
+from .node_observe import ObserveMixin
 from .node_store import NodeStore
 from .object_transfer import ObjectTransfer
 from .resources import NodeResources, ResourceSet
@@ -36,7 +37,7 @@ class WorkerProc:
         self.log_file = None
 
 
-class NodeDaemon:
+class NodeDaemon(ObserveMixin):
     def __init__(self, *, node_id: bytes, session_dir: str, session_tag: str, address: str,
                  ip: str, total: dict, head, token: bytes, is_head: bool):
         self.node_id = node_id
@@ -377,44 +378,6 @@ class NodeDaemon:
         elif fut is not None:
             log.warning("an actor cannot be placed on any node: %s", warning)
 
-    # -- memory view ----------------------------------------------------------------------
-    async def memory_summary(self) -> dict:
-        """This node's store and what each of its processes owns and borrows."""
-
-        async def ask(conn):
-            try:
-                body, _ = await conn.request("owned_objects", {}, timeout=5)
-                return body
-            except (ConnectionLost, RemoteError, TimeoutError):
-                return None
-
-        replies = await asyncio.gather(*(ask(c) for c in list(self.owner_conns)
-                                         if not c.closed))
-        segments = {p: {"size": e.size, "pins": e.pins, "spilled": e.spilled is not None,
-                        "replica": e.replica, "freed": e.freed}
-                    for p, e in self.store.state.entries.items()}
-        return {"node_id": self.node_id, "ip": self.ip, "store": self.store.state.stats(),
-                "segments": segments, "processes": [r for r in replies if r]}
-
-    async def _answer_memory(self, conn, req_id) -> None:
-        conn.reply(req_id, await self.memory_summary())
-
-    async def gather(self, kind: str) -> list[dict]:
-        """Ask every process of this node for ``kind`` (task_events, ...)."""
-
-        async def ask(conn):
-            try:
-                return (await conn.request(kind, {}, timeout=5))[0]
-            except (ConnectionLost, RemoteError, TimeoutError):
-                return None
-
-        got = await asyncio.gather(*(ask(c) for c in list(self.owner_conns) if not c.closed))
-        return [g for g in got if g]
-
-    async def _answer_tasks(self, conn, req_id) -> None:
-        conn.reply(req_id, {"node_id": self.node_id, "processes":
-                            await self.gather("task_events")})
-
     # -- placement-group bundles ----------------------------------------------------------
     async def reserve_bundle(self, body: dict) -> dict:
         """Set aside a bundle's resources; they reappear under the bundle's own names."""
@@ -533,10 +496,8 @@ class NodeDaemon:
             self.transfer.add_replica(body)
         elif kind == "cluster_view":
             self.on_cluster_view(body["nodes"])
-        elif kind == "memory_summary":
-            spawn(self._answer_memory(conn, req_id))
-        elif kind == "list_tasks":
-            spawn(self._answer_tasks(conn, req_id))
+        elif self.handle_observe(conn, kind, body, req_id):
+            pass
         elif kind in ("reserve_bundle", "release_bundle"):
             spawn(self._bundle_op(conn, kind, body, req_id))
         elif kind == "kill_worker":
@@ -546,13 +507,6 @@ class NodeDaemon:
         elif kind == "subscribe_logs":
             self.log_subscribers.setdefault(body["job_id"], set()).add(conn)
             conn.reply(req_id, {"ok": True})
-        elif kind == "node_info":
-            conn.reply(req_id, {
-                "node_id": self.node_id, "total": self.res.total.to_dict(),
-                "available": self.res.available.to_dict(),
-                "store": self.store.state.stats(),
-                "workers": [{"pid": w.pid, "worker_id": w.worker_id} for w in self.procs.values()],
-            })
         else:
             return False
         return True

@@ -48,9 +48,13 @@ DEFAULT_PORT = 6379
               help="Bytes of memory for tasks and actors (default: most of what is free).")
 @click.option("--object-store-memory", type=click.IntRange(min=0), default=None,
               help="Bytes of the shared-memory object store (default: 30% of free memory).")
-@click.option("--dashboard-host", default="127.0.0.1", help="Stored for the dashboard.")
-@click.option("--dashboard-port", type=int, default=8265, help="Stored for the dashboard.")
-@click.option("--include-dashboard", type=bool, default=None, help="Stored for the dashboard.")
+@click.option("--dashboard-host", default=None,
+              help="Head: the address the dashboard listens on (default 127.0.0.1; any other "
+                   "address requires the cluster token to see it).")
+@click.option("--dashboard-port", type=click.IntRange(0, 65535), default=None,
+              help="Head: the dashboard's port (default 8265, or a free one if it is taken).")
+@click.option("--include-dashboard", type=bool, default=None,
+              help="Head: serve the dashboard (default true).")
 @click.option("--session-dir", default=None, type=click.Path(file_okay=False),
               help="Head: restart a head on this existing session (after it was killed); "
                    "it takes back its actors, placement groups and jobs, and its nodes and "
@@ -156,9 +160,13 @@ def _start_head(ip: str, port: int, node_args: list[str], dashboard: dict,
             raise click.ClickException(str(e)) from None
     else:
         sess = Session.create(latest=True)
-    with open(os.path.join(sess.path, "dashboard.json"), "w") as f:
-        json.dump(dashboard, f)  # kept for the dashboard, which is not built yet
+    dashboard = _dashboard_settings(sess.path, dashboard)
     cmd = ["--head", "--port", str(port), "--ip", ip, *node_args]
+    if dashboard["include_dashboard"] is not None:
+        cmd += ["--include-dashboard", str(bool(dashboard["include_dashboard"])).lower()]
+    cmd += ["--dashboard-host", dashboard["dashboard_host"] or "127.0.0.1"]
+    if dashboard["dashboard_port"] is not None:
+        cmd += ["--dashboard-port", str(dashboard["dashboard_port"])]
     try:
         proc, info = _spawn(sess, cmd, "could not start the shoal head",
                             keep_session=session_dir is not None)
@@ -166,6 +174,20 @@ def _start_head(ip: str, port: int, node_args: list[str], dashboard: dict,
         _restore_latest(latest, sess.path, previous)
         raise
     return proc, sess, info
+
+
+def _dashboard_settings(session_path: str, given: dict) -> dict:
+    """The dashboard options: those given, else those a restarted head's session kept."""
+    path = os.path.join(session_path, "dashboard.json")
+    try:
+        with open(path) as f:
+            kept = json.load(f)
+    except (OSError, ValueError):
+        kept = {}
+    settings = {k: given[k] if given.get(k) is not None else kept.get(k) for k in given}
+    with open(path, "w") as f:
+        json.dump(settings, f)
+    return settings
 
 
 def _join(address: str, token: str, ip: str, port: int, node_args: list[str]):
@@ -249,6 +271,9 @@ def _print_head_started(info: dict, token: str) -> None:
     click.echo(f"    shoal start --address='{address}' --token='{token}'")
     click.echo("  (the token may instead be given in the environment variable "
                f"{state.TOKEN_ENV})\n")
+    if info.get("webui_url"):
+        click.echo("  The dashboard (the cluster token is also its password):")
+        click.echo(f"    {info['webui_url']}\n")
     click.echo("  To connect to this shoal cluster from Python on this machine:")
     click.echo('    import shoal; shoal.init(address="auto")\n')
     click.echo("  To terminate the shoal runtime, run")

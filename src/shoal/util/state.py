@@ -20,34 +20,42 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterable
+import re
+import time
+from collections.abc import Iterator
 
 import psutil
 
-from .._private import local_cluster, transport
+from .._private import local_cluster, timeline, transport
 from .._private.config import config
-from .._private.ids import JobID
 from .._private.session import Session
-from ..actor import _HANDLE_MARK
+from .._private.state_rows import (  # noqa: F401 - reference types re-exported
+    _ACTOR_FIELDS,
+    _JOB_FIELDS,
+    _NODE_FIELDS,
+    _OBJECT_FIELDS,
+    _PG_FIELDS,
+    _TASK_FIELDS,
+    BORROWED,
+    CAPTURED_IN_OBJECT,
+    LOCAL_REFERENCE,
+    PINNED_IN_MEMORY,
+    UNKNOWN_STATUS,
+    USED_BY_PENDING_TASK,
+    _actor_row,
+    _hex,
+    _node_row,
+    _pg_row,
+    _process_type,
+    _select,
+    job_row,
+    object_rows,
+    task_rows,
+)
 
 DEFAULT_LIMIT = 100
 TOKEN_ENV = "SHOAL_TOKEN"
 
-# Fields shown without ``detail=True`` (the others are added with it).
-_NODE_FIELDS = ("node_id", "node_ip", "is_head_node", "state", "node_name", "resources_total")
-_PG_FIELDS = ("placement_group_id", "name", "state", "strategy", "creator_job_id")
-_ACTOR_FIELDS = ("actor_id", "class_name", "state", "job_id", "name", "node_id", "pid",
-                 "namespace", "num_restarts")
-_OBJECT_FIELDS = ("object_id", "object_size", "reference_type", "call_site", "type", "pid",
-                  "ip", "node_id", "task_status")
-
-# Ray's reason an object is alive (``ReferenceType`` of ``ray memory``).
-USED_BY_PENDING_TASK = "USED_BY_PENDING_TASK"
-LOCAL_REFERENCE = "LOCAL_REFERENCE"
-CAPTURED_IN_OBJECT = "CAPTURED_IN_OBJECT"
-BORROWED = "BORROWED"
-PINNED_IN_MEMORY = "PINNED_IN_MEMORY"
-UNKNOWN_STATUS = "UNKNOWN_STATUS"
 
 
 class ClusterNotFoundError(ConnectionError):
@@ -219,46 +227,6 @@ def list_placement_groups(filters: list[tuple] | None = None, limit: int = DEFAU
     return _select(rows, filters, limit, None if detail else _PG_FIELDS)
 
 
-def _pg_row(g: dict) -> dict:
-    job = g.get("job_id")
-    return {
-        "placement_group_id": _hex(g["placement_group_id"]), "name": g.get("name") or "",
-        "state": g["state"], "strategy": g["strategy"],
-        "creator_job_id": JobID.from_int(job).hex() if isinstance(job, int) else None,
-        "is_detached": bool(g.get("detached")),
-        "bundles": [{"bundle_id": i, "unit_resources": b,
-                     "node_id": _hex(g["bundles_to_node_id"][i])
-                     if i < len(g["bundles_to_node_id"]) else None}
-                    for i, b in enumerate(g["bundles"])],
-    }
-
-
-def _hex(b) -> str | None:
-    return b.hex() if isinstance(b, (bytes, bytearray)) else b
-
-
-def _node_row(n: dict) -> dict:
-    return {
-        "node_id": _hex(n["node_id"]), "node_ip": n["ip"], "is_head_node": bool(n["is_head"]),
-        "state": "ALIVE" if n["alive"] else "DEAD", "node_name": n["ip"],
-        "resources_total": dict(n["total"]), "resources_available": dict(n["available"]),
-        "address": n["address"],
-    }
-
-
-def _actor_row(a: dict) -> dict:
-    job = a.get("job_id")
-    return {
-        "actor_id": _hex(a["actor_id"]), "class_name": a["class_name"], "state": a["state"],
-        "job_id": JobID.from_int(job).hex() if isinstance(job, int) else None,
-        "name": a.get("name") or "", "node_id": _hex(a.get("node_id")), "pid": a.get("pid"),
-        "namespace": a.get("namespace", ""), "ray_namespace": a.get("namespace", ""),
-        "num_restarts": a.get("num_restarts", 0), "max_restarts": a.get("max_restarts"),
-        "is_detached": bool(a.get("detached")), "death_cause": a.get("death_cause") or None,
-        "address": a.get("address"), "worker_id": _hex(a.get("worker_id")),
-    }
-
-
 # -- objects -------------------------------------------------------------------------------
 def memory_summary(address: str | None = None, timeout: float = 30.0) -> list[dict]:
     """Every live node's memory view as the head gathers it (ids as bytes): its store's
@@ -332,165 +300,13 @@ def memory_report(address: str | None = None, timeout: float = 30.0) -> dict:
             "objects": object_rows(nodes), "processes": procs}
 
 
-def object_rows(nodes: list[dict]) -> list[dict]:
-    """The rows of :func:`list_objects` (every field) for a ``memory_summary`` answer.
-
-    Actors' handle objects (internal: they scope an actor's lifetime) are left out. A
-    borrower's row takes the object's size, call site and location from its owner's entry,
-    when the owner answered. A segment no ref reaches any more but still mapped by a reader
-    gets a row of its own (``PINNED_IN_MEMORY``, no process: who maps it is not known).
-    """
-    segments = {n["node_id"]: n.get("segments") or {} for n in nodes}
-    owned = {(p["address"], o["oid"]): o
-             for n in nodes for p in n["processes"] for o in p["owned"]}
-    rows = []
-    for n in nodes:
-        for p in n["processes"]:
-            for o in p["owned"]:
-                if not _is_handle(o["oid"], o):
-                    seg = _segment(o, segments)
-                    rows.append(_object_row(n, p, o, seg, _owner_reference(o, seg),
-                                            p["address"]))
-            for b in p["borrowed"]:
-                o = owned.get((b["owner"], b["oid"]))
-                if not _is_handle(b["oid"], o):
-                    rows.append(_object_row(n, p, o or {"oid": b["oid"]},
-                                            _segment(o, segments), BORROWED, b["owner"]))
-        for path, seg in sorted((n.get("segments") or {}).items()):
-            if seg["freed"] and seg["pins"] > 0 and not seg["replica"]:
-                rows.append(_pinned_row(n, path, seg))
-    return rows
-
-
-def _is_handle(oid: bytes, entry: dict | None) -> bool:
-    # A detached actor's handle object is not marked (its scope is not the handle's).
-    return bool(entry and entry.get("actor_handle")) or oid.endswith(_HANDLE_MARK)
-
-
-def _segment(o: dict | None, segments: dict) -> dict | None:
-    if not o or not o.get("path"):
-        return None
-    return segments.get(o.get("node_id"), {}).get(o["path"])
-
-
-def _owner_reference(o: dict, seg: dict | None) -> str:
-    # ``local`` is the owner's own Python references (task holds, lineage and references
-    # kept by other objects are counted apart by the runtime).
-    if o["submitted"] > 0:
-        return USED_BY_PENDING_TASK
-    if o["local"] > 0:
-        return LOCAL_REFERENCE
-    if o["contained"] > 0:
-        return CAPTURED_IN_OBJECT
-    if o["borrowers"] > 0:
-        return BORROWED
-    if seg is not None and seg["pins"] > 0:
-        return PINNED_IN_MEMORY
-    return UNKNOWN_STATUS
-
-
-def _process_type(p: dict) -> str:
-    if p.get("actor_id"):
-        return "ACTOR"
-    return "DRIVER" if p["mode"] == "driver" else "WORKER"
-
-
-def _task_status(o: dict) -> str | None:
-    if "ready" not in o:
-        return None
-    return "FINISHED" if o["ready"] else "PENDING"
-
-
-def _object_row(node: dict, proc: dict, o: dict, seg: dict | None, reference: str,
-                owner_address: str) -> dict:
-    known = "ready" in o  # False for a borrowed object whose owner did not answer
-    return {
-        "object_id": o["oid"].hex(), "object_size": o["size"] if known else None,
-        "reference_type": reference, "call_site": o.get("name") or "",
-        "type": _process_type(proc), "pid": proc["pid"], "ip": node["ip"],
-        "node_id": _hex(node["node_id"]), "task_status": _task_status(o),
-        "spilled": bool(seg and seg["spilled"]),
-        "in_shared_memory": bool(o.get("path")) if known else None,
-        "owner_address": owner_address, "store_node_id": _hex(o.get("node_id")),
-    }
-
-
-def _pinned_row(node: dict, path: str, seg: dict) -> dict:
-    return {
-        "object_id": os.path.basename(path).rsplit("-", 1)[-1], "object_size": seg["size"],
-        "reference_type": PINNED_IN_MEMORY, "call_site": "", "type": None, "pid": None,
-        "ip": node["ip"], "node_id": _hex(node["node_id"]), "task_status": "FINISHED",
-        "spilled": bool(seg["spilled"]), "in_shared_memory": True, "owner_address": None,
-        "store_node_id": _hex(node["node_id"]),
-    }
-
-
-def _select(rows: list[dict], filters, limit: int, fields: Iterable[str] | None) -> list[dict]:
-    for key, op, value in _check_filters(filters, rows):
-        rows = [r for r in rows if _matches(r.get(key), value) == (op == "=")]
-    rows = rows[: max(int(limit), 0)]
-    if fields is not None:
-        rows = [{k: r[k] for k in fields} for r in rows]
-    return rows
-
-
-def _check_filters(filters, rows: list[dict]) -> list[tuple[str, str, str]]:
-    out = []
-    for f in filters or ():
-        if not isinstance(f, (tuple, list)) or len(f) != 3:
-            raise ValueError(f"a filter is (key, '=' or '!=', value), got {f!r}")
-        key, op, value = f
-        if op not in ("=", "!="):
-            raise ValueError(f"unsupported filter predicate {op!r}: use '=' or '!='")
-        if rows and key not in rows[0]:
-            raise ValueError(f"cannot filter on {key!r}; the fields are: "
-                             f"{', '.join(sorted(rows[0]))}")
-        out.append((key, op, value))
-    return out
-
-
-def _matches(field, value) -> bool:
-    """Compare a field with a filter value given as text (from the command line) or typed."""
-    if isinstance(field, bool):
-        return str(value).strip().lower() in (("true", "1", "yes") if field else
-                                              ("false", "0", "no"))
-    if isinstance(field, (int, float)) and not isinstance(value, (int, float)):
-        try:
-            return float(value) == field
-        except ValueError:
-            return False
-    if isinstance(field, str) and isinstance(value, str):
-        return field == value or (field.isupper() and field == value.upper())
-    return field == value
-
 
 # -- tasks ---------------------------------------------------------------------------------
-_TASK_FIELDS = ("task_id", "attempt_number", "name", "state", "job_id", "actor_id", "type",
-                "func_or_class_name", "node_id", "worker_id", "error_type")
+
 
 
 def _task_rows(address: str | None, timeout: float) -> list[dict]:
-    rows = []
-    for node in head_request("list_tasks", address=address, timeout=timeout)["nodes"]:
-        for proc in node["processes"]:
-            for t in proc["tasks"]:
-                job = t.get("job_id")
-                rows.append({
-                    "task_id": _hex(t["task_id"]), "attempt_number": max(0, t["attempt"] - 1),
-                    "name": t["name"], "state": t["state"],
-                    "job_id": JobID.from_int(job).hex() if isinstance(job, int) else None,
-                    "actor_id": _hex(t.get("actor_id")),
-                    "type": "ACTOR_TASK" if t.get("actor_id") else "NORMAL_TASK",
-                    "func_or_class_name": t["name"], "node_id": _hex(t.get("node_id")),
-                    "worker_id": _hex(t.get("worker_id")), "error_type": t.get("error_type"),
-                    "error_message": t.get("error"), "parent_task_id": _hex(t.get("parent")),
-                    "creation_time_ms": int(t["submitted"] * 1000),
-                    "start_time_ms": int(t["start"] * 1000) if t.get("start") else None,
-                    "end_time_ms": int(t["end"] * 1000) if t.get("end") else None,
-                    "owner_pid": proc["pid"],
-                })
-    rows.sort(key=lambda r: r["creation_time_ms"])
-    return rows
+    return task_rows(head_request("list_tasks", address=address, timeout=timeout)["nodes"])
 
 
 def list_tasks(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
@@ -521,3 +337,137 @@ def summarize_tasks(address: str | None = None, timeout: float = 30.0) -> dict:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     return {"cluster": {"summary": summary, "total_tasks": sum(
         sum(e["state_counts"].values()) for e in summary.values())}}
+
+
+# -- jobs ----------------------------------------------------------------------------------
+def list_jobs(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
+              detail: bool = False, address: str | None = None, timeout: float = 30.0,
+              raise_on_missing_output: bool = True) -> list[dict]:
+    """Every job (driver) the cluster has known (Ray's ``JobDetails`` fields)."""
+    rows = [job_row(j) for j in head_request("list_jobs", address=address,
+                                             timeout=timeout)["jobs"]]
+    return _select(rows, filters, limit, None if detail else _JOB_FIELDS)
+
+
+# -- logs ----------------------------------------------------------------------------------
+def list_logs(address: str | None = None, node_id: str | None = None,
+              node_ip: str | None = None, glob_filter: str | None = None,
+              timeout: float = 30.0) -> dict:
+    """Each node's log files, as Ray's ``list_logs``: ``{node_id: {"worker_out": [...],
+    "node": [...]}}`` (one node's dict alone when ``node_id`` or ``node_ip`` names it)."""
+    import fnmatch
+
+    out = {}
+    for n in head_request("list_logs", address=address, timeout=timeout)["nodes"]:
+        nid = _hex(n["node_id"])
+        if (node_id and nid != node_id) or (node_ip and n["ip"] != node_ip):
+            continue
+        files: dict[str, list[str]] = {"worker_out": [], "node": []}
+        for e in n["logs"]:
+            if glob_filter is None or fnmatch.fnmatch(e["name"], glob_filter):
+                files["worker_out" if e["kind"] == "worker" else "node"].append(e["name"])
+        out[nid] = files
+    if node_id or node_ip:
+        return next(iter(out.values()), {})
+    return out
+
+
+def log_source(*, node_id: str | None = None, node_ip: str | None = None,
+               filename: str | None = None, actor_id: str | None = None,
+               task_id: str | None = None, pid: int | None = None,
+               address: str | None = None, timeout: float = 30.0) -> dict:
+    """Which node and which of its logs the arguments name: ``{"node_id": bytes, and one of
+    "worker_id" (hex), "pid" or "node"}``. Raises ValueError naming what is missing."""
+    if actor_id:
+        rows = [a for a in list_actors(detail=True, address=address, timeout=timeout,
+                                       limit=1 << 30) if a["actor_id"] == actor_id]
+        if not rows or not rows[0]["node_id"]:
+            raise ValueError(f"no actor {actor_id!r} with a worker in this cluster")
+        return {"node_id": bytes.fromhex(rows[0]["node_id"]), "pid": rows[0]["pid"]}
+    if task_id:
+        t = get_task(task_id, address=address, timeout=timeout)
+        if t is None:
+            raise ValueError(f"no task {task_id!r} is remembered by this cluster")
+        if t["actor_id"]:
+            return log_source(actor_id=t["actor_id"], address=address, timeout=timeout)
+        if not t["worker_id"] or not t["node_id"]:
+            raise ValueError(f"task {task_id} has not been given a worker yet")
+        return {"node_id": bytes.fromhex(t["node_id"]), "worker_id": t["worker_id"]}
+    nodes = list_nodes(address=address, timeout=timeout, limit=1 << 30)
+    if node_ip and not node_id:
+        node_id = next((n["node_id"] for n in nodes if n["node_ip"] == node_ip
+                        and n["state"] == "ALIVE"), None)
+        if node_id is None:
+            raise ValueError(f"no live node at {node_ip}")
+    if not node_id:
+        if len([n for n in nodes if n["state"] == "ALIVE"]) != 1:
+            raise ValueError("name the node (node_id or node_ip): the cluster has several")
+        node_id = next(n["node_id"] for n in nodes if n["state"] == "ALIVE")
+    src: dict = {"node_id": bytes.fromhex(node_id)}
+    if pid is not None:
+        src["pid"] = int(pid)
+    elif filename:
+        m = _LOG_NAME.match(filename)
+        if m is None and filename not in ("node.log", "head.log"):
+            raise ValueError(f"{filename!r} is not a log name that list_logs() shows")
+        if m is None:
+            src["node"] = True
+        else:
+            src["worker_id"], src["pid"] = m.group(1), int(m.group(2))
+    else:
+        src["node"] = True
+    return src
+
+
+_LOG_NAME = re.compile(r"^worker-([0-9a-f]{8})-([0-9]+)\.log$")
+
+
+def read_log(source: dict, offset: int | None = None, tail: int | None = None,
+             address: str | None = None, timeout: float = 30.0) -> dict:
+    """One read of the log ``source`` names (see :func:`log_source`): ``{"data", "offset",
+    "size", "name"}``; pass the answer's ``offset`` back to read what was written since."""
+    body = dict(source)
+    if offset is not None:
+        body["offset"] = offset
+    if tail is not None:
+        body["tail"] = tail
+    try:
+        return head_request("read_log", body, address=address, timeout=timeout)
+    except transport.RemoteError as e:
+        raise ValueError(str(e)) from None
+
+
+def get_log(address: str | None = None, node_id: str | None = None,
+            node_ip: str | None = None, filename: str | None = None,
+            actor_id: str | None = None, task_id: str | None = None,
+            pid: int | None = None, follow: bool = False, tail: int = 1000,
+            timeout: float = 30.0, **_ignored) -> Iterator[str]:
+    """The lines of a worker's, actor's, task's or node's log (Ray's ``get_log``); with
+    ``follow`` it keeps yielding new lines as they are written, until interrupted."""
+    src = log_source(node_id=node_id, node_ip=node_ip, filename=filename, actor_id=actor_id,
+                     task_id=task_id, pid=pid, address=address, timeout=timeout)
+    got = read_log(src, tail=tail, address=address, timeout=timeout)
+    pending = ""
+    while True:
+        text = pending + got["data"]
+        lines = text.split("\n")
+        pending = lines.pop()
+        yield from lines
+        if not follow:
+            if pending:
+                yield pending
+            return
+        if got["offset"] >= got["size"]:
+            time.sleep(0.5)  # the file has no more yet: poll, as tail -f does
+        got = read_log(src, offset=got["offset"], address=address, timeout=timeout)
+
+
+# -- timeline --------------------------------------------------------------------------------
+def timeline_events(address: str | None = None, timeout: float = 30.0) -> list[dict]:
+    """Every remembered task as Chrome trace events (see :mod:`shoal._private.timeline`)."""
+
+    def ask(kind: str, key: str) -> list:
+        return head_request(kind, address=address, timeout=timeout)[key]
+
+    return timeline.from_answers(ask("list_tasks", "nodes"), ask("get_nodes", "nodes"),
+                                 ask("list_actors", "actors"), ask("list_logs", "nodes"))

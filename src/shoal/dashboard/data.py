@@ -1,0 +1,124 @@
+"""The dashboard's view of the cluster, gathered in the head's process from its control
+store and, for what lives on the nodes (machine use, task records, objects, logs), from
+every node daemon. Answers are the state API's rows (``_private/state_rows``)."""
+
+from __future__ import annotations
+
+import time
+
+from .._private import state_rows as rows
+from .._private import timeline
+from .._private.task_events import FAILED, FINISHED, PENDING_ARGS, PENDING_NODE, RUNNING
+
+TASK_STATES = (PENDING_ARGS, PENDING_NODE, RUNNING, FINISHED, FAILED)
+
+
+class ClusterData:
+    def __init__(self, store):
+        self.store = store  # the ControlStore
+
+    # -- nodes ----------------------------------------------------------------------------
+    async def nodes(self) -> list[dict]:
+        """Every node (dead ones too), with machine and store use for the live ones."""
+        info = {i["node_id"]: i for i in await self.store.fan_out("node_info")}
+        out = []
+        for n in self.store.node_list():
+            row = rows._node_row(n)
+            live = info.get(n["node_id"])
+            row["machine"] = live["machine"] if live else None
+            row["object_store"] = live["store"] if live else None
+            row["workers"] = [{"pid": w["pid"], "worker_id": w["worker_id"].hex()}
+                              for w in live["workers"]] if live else []
+            row["pending_leases"] = live["pending_leases"] if live else 0
+            out.append(row)
+        return out
+
+    # -- tasks, actors, jobs, objects -----------------------------------------------------
+    async def tasks(self) -> list[dict]:
+        return rows.task_rows(await self.store.fan_out("list_tasks"))
+
+    def actors(self) -> list[dict]:
+        return [rows._actor_row(a.public()) for a in self.store.actors.table.actors.values()]
+
+    def jobs(self) -> list[dict]:
+        return [rows.job_row(j) for j in self.store.job_list()]
+
+    def placement_groups(self) -> list[dict]:
+        return [rows._pg_row(g.public()) for g in self.store.pgs.groups.values()]
+
+    async def objects(self) -> dict:
+        nodes = await self.store.fan_out("memory_summary")
+        return {"nodes": [{"node_id": n["node_id"].hex(), "ip": n["ip"],
+                           "store": dict(n["store"])} for n in nodes],
+                "objects": rows.object_rows(nodes)}
+
+    async def timeline(self) -> list[dict]:
+        s = self.store
+        return timeline.from_answers(
+            await s.fan_out("list_tasks"), s.node_list(),
+            [a.public() for a in s.actors.table.actors.values()],
+            await s.fan_out("list_logs"))
+
+    # -- logs -----------------------------------------------------------------------------
+    async def logs(self) -> list[dict]:
+        return [{"node_id": n["node_id"].hex(), "ip": n["ip"], "logs": n["logs"]}
+                for n in await self.store.fan_out("list_logs")]
+
+    async def read_log(self, node_id: bytes, body: dict) -> dict:
+        return await self.store.ask_node(node_id, "read_log", body)
+
+    # -- the overview ---------------------------------------------------------------------
+    async def summary(self) -> dict:
+        """What the overview shows, in one answer: cluster totals, task counts by state,
+        actors by state, jobs, and each live node's use."""
+        nodes = await self.nodes()
+        tasks = await self.tasks()
+        counts = dict.fromkeys(TASK_STATES, 0)
+        for t in tasks:
+            counts[t["state"]] = counts.get(t["state"], 0) + 1
+        actors: dict[str, int] = {}
+        for a in self.actors():
+            actors[a["state"]] = actors.get(a["state"], 0) + 1
+        total: dict[str, float] = {}
+        avail: dict[str, float] = {}
+        store = {"capacity": 0, "used": 0, "spilled": 0, "num_objects": 0}
+        for n in nodes:
+            if n["state"] != "ALIVE":
+                continue
+            for k, v in n["resources_total"].items():
+                total[k] = total.get(k, 0) + v
+            for k, v in n["resources_available"].items():
+                avail[k] = avail.get(k, 0) + v
+            for k in store:
+                store[k] += (n["object_store"] or {}).get(k, 0)
+        jobs = self.jobs()
+        return {
+            "time": time.time(),
+            "nodes": {"alive": sum(n["state"] == "ALIVE" for n in nodes),
+                      "dead": sum(n["state"] != "ALIVE" for n in nodes)},
+            "resources_total": _plain(total), "resources_available": _plain(avail),
+            "object_store": store, "tasks": counts,
+            "tasks_pending": counts[PENDING_ARGS] + counts[PENDING_NODE],
+            "tasks_running": counts[RUNNING], "actors": actors,
+            "jobs": {"running": sum(j["status"] == "RUNNING" for j in jobs),
+                     "finished": sum(j["status"] != "RUNNING" for j in jobs)},
+            "node_list": [{k: n[k] for k in ("node_id", "node_ip", "state", "is_head_node",
+                                             "machine", "object_store", "resources_total",
+                                             "resources_available")} for n in nodes],
+        }
+
+
+def _plain(res: dict) -> dict:
+    """Resources without the per-node and placement-group entries."""
+    return {k: v for k, v in res.items() if not k.startswith("node:") and "_group_" not in k}
+
+
+def call_counts(tasks: list[dict]) -> dict[str, dict]:
+    """Per actor id: calls by state (from the callers' task records)."""
+    out: dict[str, dict] = {}
+    for t in tasks:
+        if t.get("actor_id"):
+            c = out.setdefault(t["actor_id"], {"total": 0})
+            c["total"] += 1
+            c[t["state"]] = c.get(t["state"], 0) + 1
+    return out

@@ -1,0 +1,78 @@
+"""Prometheus metrics (text exposition format 0.0.4) from the dashboard's cluster summary.
+Pure: a summary and node rows in, text out."""
+
+from __future__ import annotations
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _esc(v) -> str:
+    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class _Text:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def family(self, name: str, help_: str, samples: list[tuple[dict, float]],
+               kind: str = "gauge") -> None:
+        self.lines.append(f"# HELP {name} {help_}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            lab = ",".join(f'{k}="{_esc(v)}"' for k, v in labels.items())
+            self.lines.append(f"{name}{{{lab}}} {float(value)!r}" if lab
+                              else f"{name} {float(value)!r}")
+
+
+def render(summary: dict, nodes: list[dict], actors: list[dict]) -> str:
+    t = _Text()
+    t.family("shoal_tasks", "Tasks the owners remember, by state.",
+             [({"State": s}, n) for s, n in summary["tasks"].items()])
+    states: dict[str, int] = {}
+    for a in actors:
+        states[a["state"]] = states.get(a["state"], 0) + 1
+    for s in ("PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"):
+        states.setdefault(s, 0)
+    t.family("shoal_actors", "Actors, by state.", [({"State": s}, n) for s, n in states.items()])
+    t.family("shoal_nodes", "Nodes, by state.",
+             [({"State": "ALIVE"}, summary["nodes"]["alive"]),
+              ({"State": "DEAD"}, summary["nodes"]["dead"])])
+    t.family("shoal_jobs", "Jobs (drivers), by status.",
+             [({"Status": "RUNNING"}, summary["jobs"]["running"]),
+              ({"Status": "SUCCEEDED"}, summary["jobs"]["finished"])])
+    live = [n for n in nodes if n["state"] == "ALIVE"]
+
+    def per_node(key: str, field: str) -> list[tuple[dict, float]]:
+        return [(_node_labels(n), (n.get(key) or {}).get(field, 0)) for n in live]
+
+    t.family("shoal_object_store_used_bytes", "Bytes of objects in a node's shared memory.",
+             per_node("object_store", "used"))
+    t.family("shoal_object_store_capacity_bytes", "A node's object store capacity.",
+             per_node("object_store", "capacity"))
+    t.family("shoal_object_store_spilled_bytes", "Bytes of a node's objects spilled to disk.",
+             per_node("object_store", "spilled"))
+    t.family("shoal_object_store_num_objects", "Objects in a node's store.",
+             per_node("object_store", "num_objects"))
+    t.family("shoal_node_resource_total", "A node's resources.",
+             [({**_node_labels(n), "Resource": r}, v) for n in live
+              for r, v in n["resources_total"].items() if not r.startswith("node:")])
+    t.family("shoal_node_resource_available", "A node's resources not in use.",
+             [({**_node_labels(n), "Resource": r}, v) for n in live
+              for r, v in n["resources_available"].items() if not r.startswith("node:")])
+    t.family("shoal_node_cpu_percent", "CPU use of a node's machine, percent.",
+             per_node("machine", "cpu_percent"))
+    t.family("shoal_node_mem_used_bytes", "Memory in use on a node's machine.",
+             per_node("machine", "mem_used"))
+    t.family("shoal_node_mem_total_bytes", "Memory of a node's machine.",
+             per_node("machine", "mem_total"))
+    t.family("shoal_node_disk_used_bytes", "Disk in use where a node keeps its session.",
+             per_node("machine", "disk_used"))
+    t.family("shoal_node_disk_total_bytes", "Disk size where a node keeps its session.",
+             per_node("machine", "disk_total"))
+    t.family("shoal_node_workers", "Worker processes of a node.",
+             [(_node_labels(n), len(n.get("workers") or ())) for n in live])
+    return "\n".join(t.lines) + "\n"
+
+
+def _node_labels(n: dict) -> dict:
+    return {"NodeId": n["node_id"], "NodeAddress": n["node_ip"]}

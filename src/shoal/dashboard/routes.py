@@ -1,0 +1,232 @@
+"""The dashboard's routes: pages, the JSON API under ``/api/``, and ``/metrics``."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from aiohttp import web
+
+from .. import __version__
+from .._private.transport import RemoteError
+from . import auth, metrics
+from .data import ClusterData, call_counts
+from .server import _HEADERS, _TYPES, STATIC, dumps
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+_PAGES = {"index.html", "app.js", "style.css", "login.html"}
+
+
+def build_app(store, policy: auth.Policy) -> web.Application:
+    data = ClusterData(store)
+
+    @web.middleware
+    async def guard(request: web.Request, handler):
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        d = policy.check(request.method, request.path, headers, dict(request.cookies))
+        if not d.ok:
+            if d.login:
+                return _redirect("/login")
+            return _json({"error": d.reason}, status=d.status)
+        try:
+            resp = await handler(request)
+        except web.HTTPException as e:
+            resp = _json({"error": e.reason}, status=e.status)
+        except BadRequest as e:
+            resp = _json({"error": str(e)}, status=400)
+        except LookupError as e:
+            resp = _json({"error": str(e).strip("'\"")}, status=404)
+        except RemoteError as e:
+            resp = _json({"error": str(e)}, status=404)
+        for k, v in _HEADERS.items():
+            resp.headers.setdefault(k, v)
+        return resp
+
+    async def page(request):
+        return _static("index.html")
+
+    async def static(request):
+        return _static(request.match_info["name"])
+
+    async def login_page(request):
+        return _static("login.html")
+
+    async def login(request):
+        form = await request.post()
+        token = str(form.get("token", "")).strip()
+        if not auth.hmac.compare_digest(token.encode(), policy.token.encode()):
+            return _redirect("/login?failed=1")
+        resp = _redirect("/")
+        resp.set_cookie(auth.COOKIE, auth.cookie_value(policy.token), httponly=True,
+                        samesite="Strict", path="/")
+        return resp
+
+    async def logout(request):
+        resp = _redirect("/login")
+        resp.del_cookie(auth.COOKIE, path="/")
+        return resp
+
+    async def whoami(request):
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        ok, _ = policy.token_ok(headers, dict(request.cookies))
+        return _json({"authenticated": ok, "loopback": policy.loopback,
+                      "version": __version__})
+
+    async def cluster(request):
+        return _json(await data.summary())
+
+    async def nodes(request):
+        return _json({"nodes": await data.nodes()})
+
+    async def tasks(request):
+        q = request.query
+        rows = await data.tasks()
+        for key in ("state", "name", "job_id", "actor_id", "node_id"):
+            if q.get(key):
+                want = q[key].upper() if key == "state" else q[key]
+                rows = [r for r in rows if (r.get(key) or "") == want]
+        rows.reverse()  # newest first
+        limit = _int(q.get("limit", "1000"), "limit")
+        return _json({"total": len(rows), "tasks": rows[:limit]})
+
+    async def task(request):
+        tid = _hex_id(request.match_info["task_id"], "task_id")
+        for r in await data.tasks():
+            if r["task_id"] == tid:
+                return _json({"task": r})
+        raise LookupError(f"no task {tid} is remembered by this cluster")
+
+    async def actors(request):
+        counts = call_counts(await data.tasks())
+        rows = data.actors()
+        for r in rows:
+            r["calls"] = counts.get(r["actor_id"], {"total": 0})
+        state = request.query.get("state")
+        if state:
+            rows = [r for r in rows if r["state"] == state.upper()]
+        return _json({"actors": rows})
+
+    async def actor(request):
+        aid = _hex_id(request.match_info["actor_id"], "actor_id")
+        for r in data.actors():
+            if r["actor_id"] == aid:
+                r["calls"] = call_counts(await data.tasks()).get(aid, {"total": 0})
+                return _json({"actor": r})
+        raise LookupError(f"no actor {aid} in this cluster")
+
+    async def kill_actor(request):
+        aid = _hex_id(request.match_info["actor_id"], "actor_id")
+        raw = bytes.fromhex(aid)
+        if raw not in store.actors.table.actors:
+            raise LookupError(f"no actor {aid} in this cluster")
+        no_restart = request.query.get("no_restart", "true").lower() != "false"
+        store.actors._run(store.actors.table.kill(
+            raw, no_restart, "The actor was killed from the dashboard."))
+        return _json({"ok": True, "actor_id": aid})
+
+    async def objects(request):
+        return _json(await data.objects())
+
+    async def jobs(request):
+        return _json({"jobs": data.jobs()})
+
+    async def pgs(request):
+        return _json({"placement_groups": data.placement_groups()})
+
+    async def logs(request):
+        return _json({"nodes": await data.logs()})
+
+    async def read_log(request):
+        q = request.query
+        body: dict = {}
+        if not q.get("actor_id"):
+            node_id = bytes.fromhex(_hex_id(q.get("node_id", ""), "node_id"))
+        if q.get("actor_id"):
+            aid = bytes.fromhex(_hex_id(q["actor_id"], "actor_id"))
+            entry = store.actors.table.actors.get(aid)
+            if entry is None or entry.pid is None:
+                raise LookupError(f"no actor {aid.hex()} with a worker")
+            node_id, body["pid"] = entry.node_id, entry.pid
+        elif q.get("worker_id"):
+            body["worker_id"] = _hex_id(q["worker_id"], "worker_id")
+        elif q.get("pid"):
+            body["pid"] = _int(q["pid"], "pid")
+        else:
+            body["node"] = True
+        if q.get("offset"):
+            body["offset"] = _int(q["offset"], "offset")
+        if q.get("tail"):
+            body["tail"] = _int(q["tail"], "tail")
+        return _json(await data.read_log(node_id, body))
+
+    async def timeline(request):
+        resp = _json(await data.timeline())
+        if request.query.get("download"):
+            resp.headers["Content-Disposition"] = 'attachment; filename="timeline.json"'
+        return resp
+
+    async def prometheus(request):
+        summary = await data.summary()
+        text = metrics.render(summary, await data.nodes(), data.actors())
+        return web.Response(text=text, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    app = web.Application(middlewares=[guard], client_max_size=1 << 16)
+    r = app.router
+    r.add_get("/", page)
+    r.add_get("/static/{name}", static)
+    r.add_get("/login", login_page)
+    r.add_post("/login", login)
+    r.add_post("/logout", logout)
+    r.add_get("/metrics", prometheus)
+    r.add_get("/api/whoami", whoami)
+    r.add_get("/api/cluster", cluster)
+    r.add_get("/api/nodes", nodes)
+    r.add_get("/api/tasks", tasks)
+    r.add_get("/api/tasks/{task_id}", task)
+    r.add_get("/api/actors", actors)
+    r.add_get("/api/actors/{actor_id}", actor)
+    r.add_post("/api/actors/{actor_id}/kill", kill_actor)
+    r.add_get("/api/objects", objects)
+    r.add_get("/api/jobs", jobs)
+    r.add_get("/api/placement_groups", pgs)
+    r.add_get("/api/logs", logs)
+    r.add_get("/api/logs/read", read_log)
+    r.add_get("/api/timeline", timeline)
+    return app
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def _json(obj, status: int = 200) -> web.Response:
+    return web.Response(text=dumps(obj), status=status, content_type="application/json")
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=302, headers={"Location": location})
+
+
+def _static(name: str) -> web.Response:
+    if name not in _PAGES:
+        raise web.HTTPNotFound()
+    with open(os.path.join(STATIC, name), "rb") as f:
+        body = f.read()
+    return web.Response(body=body, content_type=_TYPES[os.path.splitext(name)[1]])
+
+
+def _hex_id(value: str, what: str) -> str:
+    v = (value or "").lower()
+    if not _HEX.match(v) or len(v) % 2:
+        raise BadRequest(f"{what} must be an id in hexadecimal, got {value!r}")
+    return v
+
+
+def _int(value: str, what: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise BadRequest(f"{what} must be an integer, got {value!r}") from None
+    if n < 0:
+        raise BadRequest(f"{what} must not be negative, got {n}")
+    return n
