@@ -11,6 +11,7 @@ import inspect
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,7 +36,7 @@ class ShoalContext(dict):
     def __init__(self, info: dict):
         super().__init__(info)
         self.address_info = info
-        self.dashboard_url = info.get("webui_url") or ""
+        self.dashboard_url = info.get("webui_url")  # None without a dashboard
         self.python_version = ".".join(str(v) for v in os.sys.version_info[:3])
         from . import __version__
 
@@ -97,6 +98,8 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
         for name, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
                 raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+        if configure_logging:
+            _configure_logging(logging_level, logging_format)
         if log_to_driver is not None:
             os.environ["SHOAL_LOG_TO_DRIVER"] = "1" if log_to_driver else "0"
         if address is None:
@@ -140,6 +143,17 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
             raise
         set_runtime(rt)
         return _context()
+
+
+def _configure_logging(level, fmt: str | None) -> None:
+    """As Ray does for ``ray``: the ``shoal`` logger at ``level``, to stderr unless the
+    application has configured logging itself (then its handlers get the records)."""
+    log.setLevel(level)
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(
+            fmt or "%(asctime)s\t%(levelname)s %(filename)s:%(lineno)s -- %(message)s"))
+        log.addHandler(handler)
 
 
 def _anonymous_namespace() -> str:
@@ -235,11 +249,13 @@ def _check_refs(refs, what: str) -> None:
                             f"{type(r).__name__}: {r!r}")
 
 
-def get(object_refs, *, timeout: float | None = None) -> Any:
+def get(object_refs, *, timeout: float | None = None, progress: bool | str = False) -> Any:
     """Wait for and return the value(s) of one ObjectRef or a list of them.
 
     Raises the task's exception (as an instance of the original class and of RayTaskError),
-    or ``GetTimeoutError`` if ``timeout`` seconds pass first.
+    or ``GetTimeoutError`` if ``timeout`` seconds pass first. ``progress`` (a shoal
+    extension, off by default) shows a bar of the objects ready so far while a list is
+    waited for: tqdm's if it is installed; a string is the bar's label.
     """
     rt = _runtime()
     if timeout is not None and timeout < 0:
@@ -249,6 +265,14 @@ def get(object_refs, *, timeout: float | None = None) -> Any:
     if isinstance(object_refs, (list, tuple)):
         refs = list(object_refs)
         _check_refs(refs, "shoal.get()")
+        if progress and refs:
+            from ._private.progress import wait_all
+
+            start = time.monotonic()
+            wait_all(refs, timeout, progress if isinstance(progress, str) else "shoal.get",
+                     wait)
+            if timeout is not None:
+                timeout = max(0.0, timeout - (time.monotonic() - start))
         return rt.get(refs, timeout)
     if inspect.isgenerator(object_refs):
         raise TypeError("shoal.get() does not take a generator; pass a list of ObjectRefs")

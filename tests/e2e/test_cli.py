@@ -12,79 +12,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import pytest
 
-from tests.conftest import shm_entries, shoal_processes, wait_for_condition
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cli:
-    """Runs ``shoal`` commands against one private session root."""
-
-    def __init__(self, root: str):
-        self.root = root
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("SHOAL_TOKEN", "SHOAL_ADDRESS", "RAY_ADDRESS")}
-        self.env["SHOAL_SESSION_ROOT"] = root
-
-    def run(self, *args: str, timeout: float = 60, env: dict | None = None):
-        return subprocess.run([sys.executable, "-m", "shoal.cli", *args], capture_output=True,
-                              text=True, timeout=timeout, env={**self.env, **(env or {})})
-
-    def python(self, code: str, timeout: float = 60):
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=timeout, env=self.env)
-
-    def sessions(self) -> list[str]:
-        return sorted(os.path.join(self.root, n) for n in os.listdir(self.root)
-                      if n.startswith("session_2"))
-
-    def processes(self) -> list:
-        return [p for s in self.sessions() for p in shoal_processes(s)]
-
-    def shm(self) -> list[str]:
-        return [f for s in self.sessions() for f in shm_entries(s.rsplit("_", 1)[-1])]
-
-
-@pytest.fixture
-def cli():
-    root = tempfile.mkdtemp(prefix="shoal-e2e-")
-    c = Cli(root)
-    try:
-        yield c
-    finally:
-        c.run("stop", "--force")
-        wait_for_condition(lambda: not c.processes(), timeout=15,
-                           msg="(shoal processes left after `shoal stop --force`)")
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def head(cli):
-    """A head started with ``shoal start --head``: its port, address, token and output."""
-    port = _free_port()
-    r = cli.run("start", "--head", "--port", str(port), "--num-cpus", "1",
-                "--dashboard-port", "9265")
-    assert r.returncode == 0, r.stderr
-    (session,) = cli.sessions()
-    with open(os.path.join(session, "token")) as f:
-        token = f.read().strip()
-    return {"port": port, "address": f"127.0.0.1:{port}", "token": token, "out": r.stdout,
-            "session": session}
+from tests.conftest import wait_for_condition
+from tests.e2e.conftest import _free_port
 
 
 def _join(cli, head, *extra: str, env: dict | None = None):
@@ -116,12 +54,13 @@ def test_start_head_prints_join_command(cli, head):
     assert "SHOAL_TOKEN" in out
     assert 'import shoal; shoal.init(address="auto")' in out
     assert "shoal stop" in out and "127.0.0.1" in out
-    assert "http://127.0.0.1:9265" in out  # the dashboard, at the port asked for
+    assert f"http://127.0.0.1:{head['dashboard_port']}" in out  # the port asked for
     with open(os.path.join(head["session"], "dashboard.json")) as f:
-        assert json.load(f)["dashboard_port"] == 9265
+        assert json.load(f)["dashboard_port"] == head["dashboard_port"]
     import urllib.request
 
-    with urllib.request.urlopen("http://127.0.0.1:9265/api/cluster", timeout=10) as r:
+    url = f"http://127.0.0.1:{head['dashboard_port']}/api/cluster"
+    with urllib.request.urlopen(url, timeout=10) as r:
         assert json.load(r)["nodes"]["alive"] >= 1
     # The daemon outlives the command that started it.
     with open(os.path.join(head["session"], "address.json")) as f:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from tests.conftest import wait_for_condition
-from tests.e2e.test_cli import _free_port, cli  # noqa: F401 - the fixture
+from tests.e2e.conftest import _free_port
 
 DRIVER = r"""
 from collections import Counter

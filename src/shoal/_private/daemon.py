@@ -111,6 +111,8 @@ async def run(args) -> None:
     transport.LOCAL_IP["ip"] = args.ip
     cluster = args.port is not None or bool(args.head_address)
 
+    # The dashboard's port first: a port that is taken fails the start before anything runs.
+    dash_sock = _bind_dashboard(args) if args.head else None
     store = ControlStore(token, sess.path) if args.head else None
     head_conn = None
     daemon_ref: list = []
@@ -173,7 +175,6 @@ async def run(args) -> None:
         spawn(daemon.heartbeat(config.heartbeat_interval_s))
     if store is not None and cluster:
         spawn(store.monitor(config.node_dead_timeout_s, config.heartbeat_interval_s / 2))
-    dash_sock = _bind_dashboard(args) if store is not None else None
     info = {"node_address": node_addr, "head_address": head_address, "pid": os.getpid(),
             "node_id": node_id.hex(), "node_ip": args.ip, "is_head": args.head,
             "webui_url": server.url_of(dash_sock, args.ip) if dash_sock else None}

@@ -1,5 +1,5 @@
 """The ``shoal`` command line, modelled on Ray's: ``start``, ``stop``, ``status``, ``list``,
-``memory``.
+``summary``, ``memory``, ``logs``, ``timeline``.
 
 ``shoal start --head`` starts a cluster's head on this machine, ``shoal start --address``
 joins this machine to a cluster, ``shoal stop`` stops every shoal process of this machine,
@@ -14,11 +14,13 @@ import click
 
 from .. import __version__
 from .list_cmd import list_cmd
+from .logs import logs
 from .memory import memory
 from .start import start
 from .status import status
 from .stop import stop
 from .summary import summary
+from .timeline import timeline
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,5 +35,7 @@ main.add_command(summary)
 main.add_command(status)
 main.add_command(list_cmd)
 main.add_command(memory)
+main.add_command(logs)
+main.add_command(timeline)
 
 __all__ = ["main"]

@@ -1,0 +1,160 @@
+"""``shoal logs``, ``shoal timeline``, ``shoal list jobs`` and the task counts of
+``shoal status``, against a head started by ``shoal start --head`` and a driver that keeps
+running (task records live with the driver that submitted the tasks)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import wait_for_condition
+
+DRIVER = r"""
+import json, sys, shoal
+shoal.init(address="auto")
+
+@shoal.remote
+def shout(i):
+    print("shout-line", i, flush=True)
+    return i
+
+@shoal.remote(max_retries=0)
+def fails():
+    raise KeyError("missing-key-5")
+
+@shoal.remote
+class Echo:
+    def say(self, w):
+        print("echo-line", w, flush=True)
+        return w
+
+assert shoal.get([shout.remote(i) for i in range(3)]) == [0, 1, 2]
+try:
+    shoal.get(fails.remote())
+except KeyError:
+    pass
+e = Echo.remote()
+shoal.get(e.say.remote("hello"))
+from shoal.util import state
+rows = state.list_tasks(detail=True, filters=[("name", "=", "shout")])
+print(json.dumps({"task_id": rows[0]["task_id"], "actor_id": e._actor_id.hex()}), flush=True)
+# Keep the job (and its task records) until the test is done; each line read is said by
+# the actor (so that a test can watch it appear in the actor's log).
+for line in sys.stdin:
+    shoal.get(e.say.remote(line.strip()))
+"""
+
+
+@pytest.fixture
+def job(cli, head):
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli.env)
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        while not line.startswith("{"):
+            line = proc.stdout.readline()
+        yield {**json.loads(line), "stdin": proc.stdin}
+    finally:
+        proc.stdin.close()
+        proc.wait(30)
+
+
+def test_logs_by_task_actor_pid_and_name(cli, head, job):
+    r = cli.run("logs")
+    assert r.returncode == 0, r.stderr
+    assert "head.log" in r.stdout and "worker-" in r.stdout
+    r = cli.run("logs", "--task-id", job["task_id"])
+    assert r.returncode == 0 and "shout-line 0" in r.stdout, r.stderr
+    r = cli.run("logs", "--actor-id", job["actor_id"])
+    assert r.returncode == 0 and "echo-line hello" in r.stdout, r.stderr
+    name = next(line.strip() for line in cli.run("logs").stdout.splitlines()
+                if line.strip().startswith("worker-"))
+    pid = int(name.rsplit("-", 1)[1].split(".")[0])
+    by_name = cli.run("logs", name)
+    by_pid = cli.run("logs", "--pid", str(pid))
+    assert by_name.returncode == 0 and by_name.stdout == by_pid.stdout
+    r = cli.run("logs", "--node-ip", "127.0.0.1", "--tail", "1")
+    assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 1
+    bad = cli.run("logs", "../../etc/passwd")
+    assert bad.returncode == 1 and "not a log name" in bad.stderr
+    missing = cli.run("logs", "--task-id", "ab" * 24)
+    assert missing.returncode == 1 and "no task" in missing.stderr
+
+
+def test_logs_follow_prints_new_lines(cli, head, job):
+    follower = subprocess.Popen([sys.executable, "-m", "shoal.cli", "logs", "--actor-id",
+                                 job["actor_id"], "--follow", "--tail", "1"],
+                                stdout=subprocess.PIPE, text=True, env=cli.env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(follower.stdout), daemon=True)
+    reader.start()
+    try:
+        # The last line already written comes first: the follower is reading.
+        wait_for_condition(lambda: any("echo-line hello" in x for x in lines), timeout=20)
+        job["stdin"].write("followed-line\n")
+        job["stdin"].flush()
+        wait_for_condition(lambda: any("echo-line followed-line" in x for x in lines),
+                           timeout=20)
+    finally:
+        follower.terminate()
+        follower.wait(10)
+        reader.join(10)
+
+
+def test_timeline_list_jobs_and_status_counts(cli, head, job, tmp_path):
+    out = tmp_path / "trace.json"
+    r = cli.run("timeline", "-o", str(out))
+    assert r.returncode == 0 and str(out) in r.stdout, r.stderr
+    events = json.loads(out.read_text())
+    names = [e["name"] for e in events if e["ph"] == "X"]
+    assert names.count("shout") == 3 and "fails" in names and "Echo.say" in names
+    r = cli.run("list", "jobs", "--format", "json")
+    jobs = json.loads(r.stdout)
+    assert any(j["status"] == "RUNNING" and j["type"] == "DRIVER" for j in jobs)
+    r = cli.run("status")
+    assert r.returncode == 0
+    tasks = r.stdout.split("Tasks", 1)[1]
+    assert " 0 running" in tasks and "0 pending" in tasks and "1 failed" in tasks
+
+
+def test_non_loopback_dashboard_requires_the_token(cli):
+    import psutil
+
+    from tests.e2e.conftest import _free_port
+
+    ips = [a.address for addrs in psutil.net_if_addrs().values() for a in addrs
+           if a.family.name == "AF_INET" and not a.address.startswith("127.")]
+    if not ips:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    port, dport = _free_port(), _free_port()
+    r = cli.run("start", "--head", "--port", str(port), "--num-cpus", "1",
+                "--dashboard-host", ips[0], "--dashboard-port", str(dport))
+    assert r.returncode == 0, r.stderr
+    url = f"http://{ips[0]}:{dport}"
+    assert url in r.stdout
+    (session,) = cli.sessions()
+    with open(f"{session}/token") as f:
+        token = f.read().strip()
+
+    def status(path, headers=None):
+        req = urllib.request.Request(url + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert status("/api/cluster") == 401
+    assert status("/metrics") == 401
+    assert status("/api/cluster", {"Authorization": "Bearer wrong"}) == 401
+    assert status("/api/cluster", {"Authorization": f"Bearer {token}"}) == 200
+    assert status("/metrics", {"Authorization": f"Bearer {token}"}) == 200
+    assert status("/login") == 200
