@@ -231,6 +231,8 @@ def shutdown(_exiting_interpreter: bool = False) -> None:
         rt = current_runtime_or_none()
         set_runtime(None)
         if rt is not None:
+            # The embedded head stops with this driver: nobody would see its task records.
+            rt.archive_tasks_on_exit = _local_head is None
             rt.shutdown()
         if _local_head is not None:
             _local_head.stop()

@@ -158,3 +158,19 @@ def test_non_loopback_dashboard_requires_the_token(cli):
     assert status("/api/cluster", {"Authorization": f"Bearer {token}"}) == 200
     assert status("/metrics", {"Authorization": f"Bearer {token}"}) == 200
     assert status("/login") == 200
+
+
+def test_a_finished_jobs_tasks_stay_listed(cli, head, tmp_path):
+    code = ("import shoal; shoal.init(address='auto')\n"
+            "@shoal.remote\ndef gone(i):\n    return i\n"
+            "assert shoal.get([gone.remote(i) for i in range(4)]) == [0, 1, 2, 3]\n")
+    r = cli.python(code)
+    assert r.returncode == 0, r.stderr
+    r = cli.run("list", "tasks", "--format", "json", "--filter", "name=gone")
+    rows = json.loads(r.stdout)
+    assert len(rows) == 4 and {t["state"] for t in rows} == {"FINISHED"}
+    out = tmp_path / "trace.json"
+    assert cli.run("timeline", "-o", str(out)).returncode == 0
+    assert [e["name"] for e in json.loads(out.read_text()) if e["ph"] == "X"].count("gone") == 4
+    jobs = json.loads(cli.run("list", "jobs", "--format", "json").stdout)
+    assert [j["status"] for j in jobs] == ["SUCCEEDED"]

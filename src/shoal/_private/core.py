@@ -88,6 +88,8 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         self.generators: dict = {}  # task id -> ObjectRefGenerator of a streaming task
         self.dead_nodes: set[bytes] = set()  # as the head announced them
         self.task_events = TaskEvents()
+        # A driver of a cluster that outlives it leaves its task records with the head.
+        self.archive_tasks_on_exit = True
         self._submissions: collections.deque = collections.deque()
         self._submit_scheduled = False
 
@@ -146,6 +148,8 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         self.thread.join(timeout=5)
 
     async def _shutdown(self) -> None:
+        if self.archive_tasks_on_exit and self.mode == "driver" and self.head_conn is not None:
+            await self._archive_tasks()
         self.submitter.shutdown()
         self._flush_frees()
         if self.server is not None:
@@ -162,6 +166,18 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
             os.unlink(self.sock_path)
         except OSError:
             pass
+
+    async def _archive_tasks(self) -> None:
+        """Leave this driver's task records with the head, which outlives the job."""
+        rows, dropped = self.task_events.rows()
+        if not rows:
+            return
+        try:
+            await self.head_conn.request("archive_tasks", {
+                "tasks": rows, "dropped": dropped, "pid": os.getpid(), "mode": self.mode,
+                "worker_id": self.worker_id}, timeout=2)
+        except Exception:  # noqa: BLE001 - the records are a convenience; exit regardless
+            log.debug("could not hand the task records to the head", exc_info=True)
 
     def _node_lost(self, _conn) -> None:
         if not self.shutting_down:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .actor_manager import ActorManager
 from .aio import spawn
+from .config import config
 from .head_link import RemoteNodeLink
 from .persistence import HeadStore
 from .pg_manager import PGManager
@@ -58,6 +59,40 @@ class JobEntry:
     driver_ip: str = ""
 
 
+class TaskArchive:
+    """Task records that drivers hand over when they exit, so a finished job's tasks can
+    still be listed and drawn: at most ``limit`` records in all, the oldest owner's dropped
+    first (and counted)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.owners: list[dict] = []  # task_events replies, oldest first
+        self.count = 0
+        self.dropped = 0
+
+    def add(self, reply: dict) -> None:
+        if self.limit <= 0 or not reply.get("tasks"):
+            return
+        reply = dict(reply)
+        reply["tasks"] = reply["tasks"][-self.limit:]
+        self.owners.append(reply)
+        self.count += len(reply["tasks"])
+        while self.count > self.limit:
+            oldest = self.owners[0]
+            extra = self.count - self.limit
+            if extra >= len(oldest["tasks"]):
+                self.owners.pop(0)
+                self.count -= len(oldest["tasks"])
+                self.dropped += len(oldest["tasks"])
+            else:
+                oldest["tasks"] = oldest["tasks"][extra:]
+                self.count -= extra
+                self.dropped += extra
+
+    def processes(self) -> list[dict]:
+        return self.owners
+
+
 class ControlStore:
     def __init__(self, token: bytes = b"", session_dir: str | None = None) -> None:
         self.actors = ActorManager(token, self)
@@ -70,6 +105,7 @@ class ControlStore:
         self.local_daemon = None  # the head's own node daemon (same process)
         self._view_scheduled = False
         self.db = HeadStore(session_dir) if session_dir else None
+        self.task_archive = TaskArchive(config.task_events_max)
         self.recovered = bool(self.db and self.db.existed)
 
     def recover(self) -> None:
@@ -192,7 +228,17 @@ class ControlStore:
         return await link.ask(kind, body)
 
     async def _answer_fan_out(self, conn: Connection, req_id: int, kind: str) -> None:
-        conn.reply(req_id, {"nodes": await self.fan_out(kind)})
+        if kind == "list_tasks":
+            conn.reply(req_id, {"nodes": await self.task_answers()})
+        else:
+            conn.reply(req_id, {"nodes": await self.fan_out(kind)})
+
+    async def task_answers(self) -> list[dict]:
+        """Every live owner's task records, and those finished drivers left with the head."""
+        nodes = await self.fan_out("list_tasks")
+        if self.task_archive.owners:
+            nodes.append({"node_id": b"", "processes": self.task_archive.processes()})
+        return nodes
 
     def local_message(self, kind: str, body: dict) -> None:
         """A message from the head's own node daemon (see handle for the remote form)."""
@@ -294,6 +340,9 @@ class ControlStore:
             spawn(self._answer_fan_out(conn, req_id, "node_info"))
         elif kind == "read_log":
             spawn(self._read_log(conn, body, req_id))
+        elif kind == "archive_tasks":
+            self.task_archive.add(body)
+            conn.reply(req_id, {"ok": True})
         elif kind == "list_jobs":
             conn.reply(req_id, {"jobs": self.job_list()})
         elif kind == "register_job":

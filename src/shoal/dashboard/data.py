@@ -35,7 +35,7 @@ class ClusterData:
 
     # -- tasks, actors, jobs, objects -----------------------------------------------------
     async def tasks(self) -> list[dict]:
-        return rows.task_rows(await self.store.fan_out("list_tasks"))
+        return rows.task_rows(await self.store.task_answers())
 
     def actors(self) -> list[dict]:
         return [rows._actor_row(a.public()) for a in self.store.actors.table.actors.values()]
@@ -55,7 +55,7 @@ class ClusterData:
     async def timeline(self) -> list[dict]:
         s = self.store
         return timeline.from_answers(
-            await s.fan_out("list_tasks"), s.node_list(),
+            await s.task_answers(), s.node_list(),
             [a.public() for a in s.actors.table.actors.values()],
             await s.fan_out("list_logs"))
 
