@@ -205,3 +205,34 @@ def test_init_with_head_address_from_another_driver(cluster):
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "ConnectionError" in bad.stderr
     assert "shoal start --address=127.0.0.1:1" in bad.stderr
+
+
+def test_dashboard_sees_every_node_and_reads_a_remote_nodes_log(cluster):
+    import json
+    import urllib.request
+
+    url = cluster.head_node.info["webui_url"]
+
+    def get(path):
+        with urllib.request.urlopen(url + path, timeout=30) as r:
+            return json.load(r)
+
+    nodes = [n for n in get("/api/nodes")["nodes"] if n["state"] == "ALIVE"]
+    assert len(nodes) >= 2 and all(n["machine"]["mem_total"] > 0 for n in nodes)
+
+    @ray.remote(resources={"side": 1})
+    def on_side():
+        print("side-node-line")
+        return ray.get_runtime_context().get_node_id()
+
+    side = ray.get(on_side.remote())
+    task = get("/api/tasks?name=on_side")["tasks"][0]
+    assert task["node_id"] == side
+
+    def logged():
+        got = get(f"/api/logs/read?node_id={side}&worker_id={task['worker_id']}")
+        return "side-node-line" in got["data"]
+
+    wait_for_condition(logged, timeout=10)
+    logs = {n["node_id"]: n for n in get("/api/logs")["nodes"]}
+    assert side in logs and any(e["name"] == "node.log" for e in logs[side]["logs"])
