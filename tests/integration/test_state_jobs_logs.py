@@ -106,3 +106,44 @@ def test_get_progress_respects_timeout(shoal_cluster):
     with pytest.raises(shoal.exceptions.GetTimeoutError):
         shoal.get([ref], timeout=0.3, progress=True)
     shoal.cancel(ref, force=True)
+
+
+def test_rows_take_attributes_and_get_by_id(shoal_cluster):
+    shoal = shoal_cluster
+
+    @shoal.remote
+    class Keeper:
+        def ping(self):
+            return "pong"
+
+    @shoal.remote
+    def made():
+        return 3
+
+    k = Keeper.options(name="keeper-9").remote()
+    assert shoal.get(k.ping.remote()) == "pong"
+    ref = made.remote()
+    shoal.get(ref)
+    aid = k._actor_id.hex()
+    # Ray's signature: the address first, positionally.
+    rows = state.list_actors(None, [("actor_id", "=", aid)])
+    assert rows[0].state == "ALIVE" and rows[0]["state"] == "ALIVE"
+    assert rows[0].get("name") == "keeper-9" and rows[0].asdict()["class_name"] == "Keeper"
+    with pytest.raises(AttributeError, match="no field 'nope'"):
+        rows[0].nope
+    a = state.get_actor(aid)
+    assert a.name == "keeper-9" and a.num_restarts == 0 and "death_cause" in a
+    assert state.get_actor("ab" * 16) is None
+    t = state.get_task(ref)  # by the ObjectRef the task returned
+    assert t is not None and t.name == "made" and t.state == "FINISHED"
+    assert state.get_task(ref.task_id().hex()).task_id == t.task_id
+    node = state.get_node(t.node_id)
+    assert node.state == "ALIVE" and node.resources_total["CPU"] == 2
+    job = state.get_job(shoal.get_runtime_context().get_job_id())
+    assert job.status == "RUNNING"
+    big = shoal.put(b"x" * 200_000)
+    objs = state.get_objects(big.hex())
+    assert objs and objs[0].object_size >= 200_000
+    summary = state.summarize_actors()["cluster"]
+    assert summary["summary"]["Keeper"]["state_counts"]["ALIVE"] == 1
+    shoal.kill(k)

@@ -163,13 +163,29 @@ def _pinned_row(node: dict, path: str, seg: dict) -> dict:
     }
 
 
+class StateRow(dict):
+    """A row of the state API: a dict (``row["state"]``, JSON as is) whose fields are also
+    attributes (``row.state``), as Ray's state dataclasses allow both."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}") from None
+
+    def asdict(self) -> dict:
+        return dict(self)
+
+
 def _select(rows: list[dict], filters, limit: int, fields: Iterable[str] | None) -> list[dict]:
     for key, op, value in _check_filters(filters, rows):
         rows = [r for r in rows if _matches(r.get(key), value) == (op == "=")]
     rows = rows[: max(int(limit), 0)]
     if fields is not None:
-        rows = [{k: r[k] for k in fields} for r in rows]
-    return rows
+        return [StateRow((k, r[k]) for k in fields) for r in rows]
+    return [StateRow(r) for r in rows]
 
 
 def _check_filters(filters, rows: list[dict]) -> list[tuple[str, str, str]]:

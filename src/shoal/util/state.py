@@ -20,9 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import time
-from collections.abc import Iterator
 
 import psutil
 
@@ -42,6 +39,7 @@ from .._private.state_rows import (  # noqa: F401 - reference types re-exported
     PINNED_IN_MEMORY,
     UNKNOWN_STATUS,
     USED_BY_PENDING_TASK,
+    StateRow,
     _actor_row,
     _hex,
     _node_row,
@@ -189,9 +187,9 @@ def raw_nodes(address: str | None = None) -> list[dict]:
 
 
 # -- the state API -----------------------------------------------------------------------
-def list_nodes(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
-               detail: bool = False, address: str | None = None, timeout: float = 30.0,
-               raise_on_missing_output: bool = True) -> list[dict]:
+def list_nodes(address: str | None = None, filters: list[tuple] | None = None,
+               limit: int = DEFAULT_LIMIT, timeout: float = 30.0, detail: bool = False,
+               raise_on_missing_output: bool = True, _explain: bool = False) -> list[StateRow]:
     """Every node the cluster has known, dead ones included (Ray's ``NodeState`` fields).
 
     ``filters`` is a list of ``(key, "=" or "!=", value)``; ``limit`` caps the rows;
@@ -203,9 +201,9 @@ def list_nodes(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
     return _select(rows, filters, limit, None if detail else _NODE_FIELDS)
 
 
-def list_actors(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
-                detail: bool = False, address: str | None = None, timeout: float = 30.0,
-                raise_on_missing_output: bool = True) -> list[dict]:
+def list_actors(address: str | None = None, filters: list[tuple] | None = None,
+                limit: int = DEFAULT_LIMIT, timeout: float = 30.0, detail: bool = False,
+                raise_on_missing_output: bool = True, _explain: bool = False) -> list[StateRow]:
     """Every actor of the cluster, dead ones included (Ray's ``ActorState`` fields).
 
     Arguments as :func:`list_nodes`; ``detail`` adds ``ray_namespace``, ``is_detached``,
@@ -216,10 +214,10 @@ def list_actors(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
     return _select(rows, filters, limit, None if detail else _ACTOR_FIELDS)
 
 
-def list_placement_groups(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
-                          detail: bool = False, address: str | None = None,
-                          timeout: float = 30.0,
-                          raise_on_missing_output: bool = True) -> list[dict]:
+def list_placement_groups(address: str | None = None, filters: list[tuple] | None = None,
+                          limit: int = DEFAULT_LIMIT, timeout: float = 30.0,
+                          detail: bool = False, raise_on_missing_output: bool = True,
+                          _explain: bool = False) -> list[StateRow]:
     """Every placement group of the cluster, removed ones included (Ray's
     ``PlacementGroupState`` fields); ``detail`` adds the bundles and their nodes."""
     rows = [_pg_row(g) for g in head_request("pg_table", address=address,
@@ -234,9 +232,9 @@ def memory_summary(address: str | None = None, timeout: float = 30.0) -> list[di
     return head_request("memory_summary", address=address, timeout=timeout)["nodes"]
 
 
-def list_objects(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
-                 detail: bool = False, address: str | None = None, timeout: float = 30.0,
-                 raise_on_missing_output: bool = True) -> list[dict]:
+def list_objects(address: str | None = None, filters: list[tuple] | None = None,
+                 limit: int = DEFAULT_LIMIT, timeout: float = 30.0, detail: bool = False,
+                 raise_on_missing_output: bool = True, _explain: bool = False) -> list[StateRow]:
     """The objects referenced in the cluster (Ray's ``ObjectState`` fields), one row per
     process and object: an owner's row for each object it owns, a borrower's row for each
     ref it holds of an object owned elsewhere.
@@ -254,7 +252,7 @@ def list_objects(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
 
 
 def summarize_objects(address: str | None = None, timeout: float = 30.0,
-                      raise_on_missing_output: bool = True) -> dict:
+                      raise_on_missing_output: bool = True, _explain: bool = False) -> dict:
     """The objects grouped by call site, in the shape of Ray's ``summarize_objects``:
     ``{"cluster": {"summary": {call_site: {...}}, "total_objects", "total_size_mb", ...}}``.
 
@@ -309,24 +307,79 @@ def _task_rows(address: str | None, timeout: float) -> list[dict]:
     return task_rows(head_request("list_tasks", address=address, timeout=timeout)["nodes"])
 
 
-def list_tasks(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
-               detail: bool = False, address: str | None = None, timeout: float = 30.0,
-               raise_on_missing_output: bool = True) -> list[dict]:
+def list_tasks(address: str | None = None, filters: list[tuple] | None = None,
+               limit: int = DEFAULT_LIMIT, timeout: float = 30.0, detail: bool = False,
+               raise_on_missing_output: bool = True, _explain: bool = False) -> list[StateRow]:
     """Tasks and actor calls the cluster's owners remember (Ray's ``TaskState`` fields);
     ``detail`` adds error messages, parents and times."""
     return _select(_task_rows(address, timeout), filters, limit,
                    None if detail else _TASK_FIELDS)
 
 
-def get_task(task_id: str, address: str | None = None, timeout: float = 30.0) -> dict | None:
-    """One task's record by hex id (None if no owner remembers it)."""
+def get_task(id, address: str | None = None, timeout: float = 30.0,
+             _explain: bool = False) -> StateRow | None:
+    """One task's record (every field) by hex id or by an ObjectRef it returns; None if no
+    owner remembers it. A retried task has one record, of its latest attempt."""
+    task_id = id if isinstance(id, str) else id.task_id().hex()
     for row in _task_rows(address, timeout):
         if row["task_id"] == task_id:
-            return row
+            return StateRow(row)
     return None
 
 
-def summarize_tasks(address: str | None = None, timeout: float = 30.0) -> dict:
+def get_actor(id: str, address: str | None = None, timeout: float = 30.0,
+              _explain: bool = False) -> StateRow | None:
+    """One actor (every field) by hex id, or None."""
+    return _get_one(list_actors, "actor_id", id, address, timeout)
+
+
+def get_node(id: str, address: str | None = None, timeout: float = 30.0,
+             _explain: bool = False) -> StateRow | None:
+    """One node (every field) by hex id, or None."""
+    return _get_one(list_nodes, "node_id", id, address, timeout)
+
+
+def get_placement_group(id: str, address: str | None = None, timeout: float = 30.0,
+                        _explain: bool = False) -> StateRow | None:
+    """One placement group (every field) by hex id, or None."""
+    return _get_one(list_placement_groups, "placement_group_id", id, address, timeout)
+
+
+def get_objects(id: str, address: str | None = None, timeout: float = 30.0,
+                _explain: bool = False) -> list[StateRow]:
+    """Every row of one object (one per process that references it)."""
+    return list_objects(address=address, filters=[("object_id", "=", id)], limit=1 << 30,
+                        timeout=timeout, detail=True)
+
+
+def get_job(id: str, address: str | None = None, timeout: float = 30.0,
+            _explain: bool = False) -> StateRow | None:
+    """One job (every field) by its hex job id, or None."""
+    return _get_one(list_jobs, "job_id", id, address, timeout)
+
+
+def _get_one(lister, key: str, id: str, address, timeout) -> StateRow | None:
+    rows = lister(address=address, filters=[(key, "=", id)], limit=1, timeout=timeout,
+                  detail=True)
+    return rows[0] if rows else None
+
+
+def summarize_actors(address: str | None = None, timeout: float = 30.0,
+                     raise_on_missing_output: bool = True, _explain: bool = False) -> dict:
+    """Counts of actors by class and state, as Ray's ``summarize_actors``."""
+    summary: dict[str, dict] = {}
+    rows = list_actors(address=address, limit=1 << 30, timeout=timeout)
+    for row in rows:
+        entry = summary.setdefault(row["class_name"], {"class_name": row["class_name"],
+                                                        "state_counts": {}})
+        counts = entry["state_counts"]
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    return {"cluster": {"summary": summary, "total_actors": len(rows),
+                        "summary_by": "class"}}
+
+
+def summarize_tasks(address: str | None = None, timeout: float = 30.0,
+                    raise_on_missing_output: bool = True, _explain: bool = False) -> dict:
     """Counts of tasks by function name and state, as Ray's ``summarize_tasks``."""
     summary: dict[str, dict] = {}
     for row in _task_rows(address, timeout):
@@ -340,126 +393,13 @@ def summarize_tasks(address: str | None = None, timeout: float = 30.0) -> dict:
 
 
 # -- jobs ----------------------------------------------------------------------------------
-def list_jobs(filters: list[tuple] | None = None, limit: int = DEFAULT_LIMIT,
-              detail: bool = False, address: str | None = None, timeout: float = 30.0,
-              raise_on_missing_output: bool = True) -> list[dict]:
+def list_jobs(address: str | None = None, filters: list[tuple] | None = None,
+              limit: int = DEFAULT_LIMIT, timeout: float = 30.0, detail: bool = False,
+              raise_on_missing_output: bool = True, _explain: bool = False) -> list[StateRow]:
     """Every job (driver) the cluster has known (Ray's ``JobDetails`` fields)."""
     rows = [job_row(j) for j in head_request("list_jobs", address=address,
                                              timeout=timeout)["jobs"]]
     return _select(rows, filters, limit, None if detail else _JOB_FIELDS)
-
-
-# -- logs ----------------------------------------------------------------------------------
-def list_logs(address: str | None = None, node_id: str | None = None,
-              node_ip: str | None = None, glob_filter: str | None = None,
-              timeout: float = 30.0) -> dict:
-    """Each node's log files, as Ray's ``list_logs``: ``{node_id: {"worker_out": [...],
-    "node": [...]}}`` (one node's dict alone when ``node_id`` or ``node_ip`` names it)."""
-    import fnmatch
-
-    out = {}
-    for n in head_request("list_logs", address=address, timeout=timeout)["nodes"]:
-        nid = _hex(n["node_id"])
-        if (node_id and nid != node_id) or (node_ip and n["ip"] != node_ip):
-            continue
-        files: dict[str, list[str]] = {"worker_out": [], "node": []}
-        for e in n["logs"]:
-            if glob_filter is None or fnmatch.fnmatch(e["name"], glob_filter):
-                files["worker_out" if e["kind"] == "worker" else "node"].append(e["name"])
-        out[nid] = files
-    if node_id or node_ip:
-        return next(iter(out.values()), {})
-    return out
-
-
-def log_source(*, node_id: str | None = None, node_ip: str | None = None,
-               filename: str | None = None, actor_id: str | None = None,
-               task_id: str | None = None, pid: int | None = None,
-               address: str | None = None, timeout: float = 30.0) -> dict:
-    """Which node and which of its logs the arguments name: ``{"node_id": bytes, and one of
-    "worker_id" (hex), "pid" or "node"}``. Raises ValueError naming what is missing."""
-    if actor_id:
-        rows = [a for a in list_actors(detail=True, address=address, timeout=timeout,
-                                       limit=1 << 30) if a["actor_id"] == actor_id]
-        if not rows or not rows[0]["node_id"]:
-            raise ValueError(f"no actor {actor_id!r} with a worker in this cluster")
-        return {"node_id": bytes.fromhex(rows[0]["node_id"]), "pid": rows[0]["pid"]}
-    if task_id:
-        t = get_task(task_id, address=address, timeout=timeout)
-        if t is None:
-            raise ValueError(f"no task {task_id!r} is remembered by this cluster")
-        if t["actor_id"]:
-            return log_source(actor_id=t["actor_id"], address=address, timeout=timeout)
-        if not t["worker_id"] or not t["node_id"]:
-            raise ValueError(f"task {task_id} has not been given a worker yet")
-        return {"node_id": bytes.fromhex(t["node_id"]), "worker_id": t["worker_id"]}
-    nodes = list_nodes(address=address, timeout=timeout, limit=1 << 30)
-    if node_ip and not node_id:
-        node_id = next((n["node_id"] for n in nodes if n["node_ip"] == node_ip
-                        and n["state"] == "ALIVE"), None)
-        if node_id is None:
-            raise ValueError(f"no live node at {node_ip}")
-    if not node_id:
-        if len([n for n in nodes if n["state"] == "ALIVE"]) != 1:
-            raise ValueError("name the node (node_id or node_ip): the cluster has several")
-        node_id = next(n["node_id"] for n in nodes if n["state"] == "ALIVE")
-    src: dict = {"node_id": bytes.fromhex(node_id)}
-    if pid is not None:
-        src["pid"] = int(pid)
-    elif filename:
-        m = _LOG_NAME.match(filename)
-        if m is None and filename not in ("node.log", "head.log"):
-            raise ValueError(f"{filename!r} is not a log name that list_logs() shows")
-        if m is None:
-            src["node"] = True
-        else:
-            src["worker_id"], src["pid"] = m.group(1), int(m.group(2))
-    else:
-        src["node"] = True
-    return src
-
-
-_LOG_NAME = re.compile(r"^worker-([0-9a-f]{8})-([0-9]+)\.log$")
-
-
-def read_log(source: dict, offset: int | None = None, tail: int | None = None,
-             address: str | None = None, timeout: float = 30.0) -> dict:
-    """One read of the log ``source`` names (see :func:`log_source`): ``{"data", "offset",
-    "size", "name"}``; pass the answer's ``offset`` back to read what was written since."""
-    body = dict(source)
-    if offset is not None:
-        body["offset"] = offset
-    if tail is not None:
-        body["tail"] = tail
-    try:
-        return head_request("read_log", body, address=address, timeout=timeout)
-    except transport.RemoteError as e:
-        raise ValueError(str(e)) from None
-
-
-def get_log(address: str | None = None, node_id: str | None = None,
-            node_ip: str | None = None, filename: str | None = None,
-            actor_id: str | None = None, task_id: str | None = None,
-            pid: int | None = None, follow: bool = False, tail: int = 1000,
-            timeout: float = 30.0, **_ignored) -> Iterator[str]:
-    """The lines of a worker's, actor's, task's or node's log (Ray's ``get_log``); with
-    ``follow`` it keeps yielding new lines as they are written, until interrupted."""
-    src = log_source(node_id=node_id, node_ip=node_ip, filename=filename, actor_id=actor_id,
-                     task_id=task_id, pid=pid, address=address, timeout=timeout)
-    got = read_log(src, tail=tail, address=address, timeout=timeout)
-    pending = ""
-    while True:
-        text = pending + got["data"]
-        lines = text.split("\n")
-        pending = lines.pop()
-        yield from lines
-        if not follow:
-            if pending:
-                yield pending
-            return
-        if got["offset"] >= got["size"]:
-            time.sleep(0.5)  # the file has no more yet: poll, as tail -f does
-        got = read_log(src, offset=got["offset"], address=address, timeout=timeout)
 
 
 # -- timeline --------------------------------------------------------------------------------
@@ -471,3 +411,7 @@ def timeline_events(address: str | None = None, timeout: float = 30.0) -> list[d
 
     return timeline.from_answers(ask("list_tasks", "nodes"), ask("get_nodes", "nodes"),
                                  ask("list_actors", "actors"), ask("list_logs", "nodes"))
+
+
+# The log functions live in their own module (they use the functions above).
+from ._state_logs import get_log, list_logs, log_source, read_log  # noqa: E402, F401
