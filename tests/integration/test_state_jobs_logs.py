@@ -130,7 +130,7 @@ def test_rows_take_attributes_and_get_by_id(shoal_cluster):
     assert rows[0].state == "ALIVE" and rows[0]["state"] == "ALIVE"
     assert rows[0].get("name") == "keeper-9" and rows[0].asdict()["class_name"] == "Keeper"
     with pytest.raises(AttributeError, match="no field 'nope'"):
-        rows[0].nope
+        _ = rows[0].nope
     a = state.get_actor(aid)
     assert a.name == "keeper-9" and a.num_restarts == 0 and "death_cause" in a
     assert state.get_actor("ab" * 16) is None

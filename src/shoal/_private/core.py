@@ -16,7 +16,7 @@ import sys
 import threading
 
 from ..object_ref import ObjectRef
-from . import transport
+from . import aio, transport
 from .actor_submitter import ActorSubmitter
 from .aio import spawn
 from .config import config
@@ -166,6 +166,14 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
             os.unlink(self.sock_path)
         except OSError:
             pass
+        # Requests still waiting (a lease asked for, say) end here rather than be destroyed
+        # pending when the loop stops, which asyncio reports at exit.
+        me = asyncio.current_task()
+        pending = [t for t in list(aio._background) if t is not me and not t.done()]
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1)
 
     async def _archive_tasks(self) -> None:
         """Leave this driver's task records with the head, which outlives the job."""
