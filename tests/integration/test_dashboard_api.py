@@ -220,3 +220,33 @@ def test_security_headers_and_unknown_pages(dash):
     assert get(dash, "/static/../token")[0] == 404
     assert get(dash, "/static/token")[0] == 404
     assert get(dash, "/api/nothing")[0] == 404
+
+
+def test_cancel_a_task_from_the_dashboard(dash):
+    import shoal
+
+    @shoal.remote
+    def forever(path):
+        import time
+
+        open(path, "w").close()
+        while True:  # cancellation interrupts this
+            time.sleep(0.05)
+
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(), "started")
+    ref = forever.remote(path)
+    wait_for_condition(lambda: os.path.exists(path), timeout=20)
+    tid = ref.task_id().hex()
+    url = f"/api/tasks/{tid}/cancel"
+    assert get(dash, url, method="POST")[0] == 401
+    auth = {"Authorization": f"Bearer {dash['token']}", "Origin": dash["url"]}
+    status, body = get(dash, url, auth, "POST")
+    assert status == 200 and body["ok"], body
+    with pytest.raises(shoal.exceptions.TaskCancelledError):
+        shoal.get(ref, timeout=20)
+    wait_for_condition(lambda: get(dash, f"/api/tasks/{tid}")[1]["task"]["state"] == "FAILED")
+    status, body = get(dash, url, auth, "POST")
+    assert status == 409 and "already ended" in body["error"]
+    assert get(dash, "/api/tasks/" + "ab" * 24 + "/cancel", auth, "POST")[0] == 404

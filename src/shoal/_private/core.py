@@ -345,6 +345,8 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
             conn.reply(req_id, {"owned": owned, "borrowed": borrowed, "pid": os.getpid(),
                                 "mode": self.mode, "worker_id": self.worker_id,
                                 "actor_id": self.actor_id, "address": self.address})
+        elif kind == "cancel_owned_task":  # from the dashboard, through our node
+            self._cancel(body["task_id"], bool(body.get("force")), True)
         elif kind == "task_events":
             rows, dropped = self.task_events.rows()
             conn.reply(req_id, {"tasks": rows, "dropped": dropped, "pid": os.getpid(),

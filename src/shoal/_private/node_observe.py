@@ -80,7 +80,18 @@ class ObserveMixin:
             return self.list_logs()
         if kind == "read_log":
             return self.read_log(body)
+        if kind == "cancel_owned_task":
+            return self.cancel_owned_task(body)
         raise ValueError(f"unknown question {kind!r}")
+
+    def cancel_owned_task(self, body: dict) -> dict:
+        """Pass a cancellation to the process that owns the task (it alone can cancel)."""
+        for conn in list(self.owner_conns):
+            if conn.state.get("owner_id") == body["owner_id"] and not conn.closed:
+                conn.send("cancel_owned_task", {"task_id": body["task_id"],
+                                                "force": bool(body.get("force"))})
+                return {"ok": True}
+        raise LookupError("the task's owner is not connected to this node any more")
 
     def handle_observe(self, conn, kind: str, body, req_id: int) -> bool:
         if kind == "memory_summary":
@@ -91,11 +102,12 @@ class ObserveMixin:
             conn.reply(req_id, self.node_info())
         elif kind == "list_logs":
             conn.reply(req_id, self.list_logs())
-        elif kind == "read_log":
+        elif kind in ("read_log", "cancel_owned_task"):
+            op = self.read_log if kind == "read_log" else self.cancel_owned_task
             try:
-                conn.reply(req_id, self.read_log(body))
+                conn.reply(req_id, op(body))
             except (ValueError, LookupError, OSError) as e:
-                conn.reply_error(req_id, str(e))
+                conn.reply_error(req_id, str(e).strip("'\""))
         else:
             return False
         return True

@@ -37,6 +37,21 @@ class ClusterData:
     async def tasks(self) -> list[dict]:
         return rows.task_rows(await self.store.task_answers())
 
+    async def cancel_task(self, task_id: str, force: bool) -> None:
+        """Ask the owner of a task that has not ended to cancel it (as ``shoal.cancel``)."""
+        raw = bytes.fromhex(task_id)
+        for node in await self.store.fan_out("list_tasks"):
+            for proc in node["processes"]:
+                for t in proc["tasks"]:
+                    if t["task_id"] != raw:
+                        continue
+                    if t["state"] in (FINISHED, FAILED):
+                        raise ValueError(f"task {task_id} has already ended ({t['state']})")
+                    await self.store.ask_node(node["node_id"], "cancel_owned_task", {
+                        "owner_id": proc["worker_id"], "task_id": raw, "force": force})
+                    return
+        raise LookupError(f"no running or pending task {task_id} in this cluster")
+
     def actors(self) -> list[dict]:
         return [rows._actor_row(a.public()) for a in self.store.actors.table.actors.values()]
 

@@ -124,6 +124,15 @@ def build_app(store, policy: auth.Policy) -> web.Application:
             raw, no_restart, "The actor was killed from the dashboard."))
         return _json({"ok": True, "actor_id": aid})
 
+    async def cancel_task(request):
+        tid = _hex_id(request.match_info["task_id"], "task_id")
+        force = request.query.get("force", "false").lower() == "true"
+        try:
+            await data.cancel_task(tid, force)
+        except ValueError as e:
+            return _json({"error": str(e)}, status=409)
+        return _json({"ok": True, "task_id": tid})
+
     async def objects(request):
         return _json(await data.objects())
 
@@ -183,6 +192,7 @@ def build_app(store, policy: auth.Policy) -> web.Application:
     r.add_get("/api/nodes", nodes)
     r.add_get("/api/tasks", tasks)
     r.add_get("/api/tasks/{task_id}", task)
+    r.add_post("/api/tasks/{task_id}/cancel", cancel_task)
     r.add_get("/api/actors", actors)
     r.add_get("/api/actors/{actor_id}", actor)
     r.add_post("/api/actors/{actor_id}/kill", kill_actor)
