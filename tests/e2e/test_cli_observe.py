@@ -174,3 +174,55 @@ def test_a_finished_jobs_tasks_stay_listed(cli, head, tmp_path):
     assert [e["name"] for e in json.loads(out.read_text()) if e["ph"] == "X"].count("gone") == 4
     jobs = json.loads(cli.run("list", "jobs", "--format", "json").stdout)
     assert [j["status"] for j in jobs] == ["SUCCEEDED"]
+
+
+def test_login_sets_a_cookie_that_opens_a_non_loopback_dashboard(cli):
+    import http.client
+
+    import psutil
+
+    from tests.e2e.conftest import _free_port
+
+    ips = [a.address for addrs in psutil.net_if_addrs().values() for a in addrs
+           if a.family.name == "AF_INET" and not a.address.startswith("127.")]
+    if not ips:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    port, dport = _free_port(), _free_port()
+    r = cli.run("start", "--head", "--port", str(port), "--num-cpus", "1",
+                "--dashboard-host", ips[0], "--dashboard-port", str(dport))
+    assert r.returncode == 0, r.stderr
+    (session,) = cli.sessions()
+    with open(f"{session}/token") as f:
+        token = f.read().strip()
+    origin = f"http://{ips[0]}:{dport}"
+
+    def request(method, path, body=None, headers=None):
+        c = http.client.HTTPConnection(ips[0], dport, timeout=10)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            resp = c.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            c.close()
+
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Origin": origin}
+    status, headers, _ = request("GET", "/")
+    assert status == 302 and headers["Location"] == "/login"
+    status, headers, _ = request("POST", "/login", "token=wrong", form)
+    assert status == 302 and "failed" in headers["Location"] and "Set-Cookie" not in headers
+    status, headers, _ = request("POST", "/login", f"token={token}",
+                                 {**form, "Origin": "http://evil.example"})
+    assert status == 403  # login CSRF from another site
+    status, headers, _ = request("POST", "/login", f"token={token}", form)
+    assert status == 302 and headers["Location"] == "/"
+    cookie = headers["Set-Cookie"].split(";", 1)[0]
+    assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
+    assert token not in cookie  # the cookie is derived from the token, not the token
+    status, _, body = request("GET", "/api/cluster", headers={"Cookie": cookie})
+    assert status == 200 and json.loads(body)["nodes"]["alive"] == 1
+    status, _, _ = request("GET", "/", headers={"Cookie": cookie})
+    assert status == 200
+    # A state change with the cookie but from another origin is refused.
+    status, _, _ = request("POST", "/api/actors/" + "ab" * 16 + "/kill",
+                           headers={"Cookie": cookie, "Origin": "http://evil.example"})
+    assert status == 403
