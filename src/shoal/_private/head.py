@@ -233,6 +233,18 @@ class ControlStore:
         else:
             conn.reply(req_id, {"nodes": await self.fan_out(kind)})
 
+    async def task_counts(self) -> dict[str, int]:
+        """Task records by state, over every owner and the archive."""
+        counts: dict[str, int] = {}
+        for node in await self.fan_out("task_counts"):
+            for proc in node["processes"]:
+                for state, n in proc["counts"].items():
+                    counts[state] = counts.get(state, 0) + n
+        for owner in self.task_archive.processes():
+            for t in owner["tasks"]:
+                counts[t["state"]] = counts.get(t["state"], 0) + 1
+        return counts
+
     async def task_answers(self) -> list[dict]:
         """Every live owner's task records, and those finished drivers left with the head."""
         nodes = await self.fan_out("list_tasks")

@@ -46,8 +46,9 @@ class ObserveMixin:
         got = await asyncio.gather(*(ask(c) for c in list(self.owner_conns) if not c.closed))
         return [g for g in got if g]
 
-    async def list_tasks(self) -> dict:
-        return {"node_id": self.node_id, "processes": await self.gather("task_events")}
+    async def list_tasks(self, kind: str = "task_events") -> dict:
+        """Every owner's task records here (``task_counts``: only their counts by state)."""
+        return {"node_id": self.node_id, "processes": await self.gather(kind)}
 
     def list_logs(self) -> dict:
         live = {w.pid for w in self.procs.values()}
@@ -74,6 +75,8 @@ class ObserveMixin:
             return await self.memory_summary()
         if kind == "list_tasks":
             return await self.list_tasks()
+        if kind == "task_counts":
+            return await self.list_tasks("task_counts")
         if kind == "node_info":
             return self.node_info()
         if kind == "list_logs":
@@ -98,6 +101,8 @@ class ObserveMixin:
             spawn(self._reply_when(conn, req_id, self.memory_summary()))
         elif kind == "list_tasks":
             spawn(self._reply_when(conn, req_id, self.list_tasks()))
+        elif kind == "task_counts":
+            spawn(self._reply_when(conn, req_id, self.list_tasks("task_counts")))
         elif kind == "node_info":
             conn.reply(req_id, self.node_info())
         elif kind == "list_logs":

@@ -71,3 +71,11 @@ class TaskEvents:
     def rows(self) -> tuple[list[dict], int]:
         with self.lock:
             return [dict(r) for r in self.tasks.values()], self.dropped
+
+    def counts(self) -> dict[str, int]:
+        """Records by state (what an overview needs, without shipping the records)."""
+        out: dict[str, int] = {}
+        with self.lock:
+            for r in self.tasks.values():
+                out[r["state"]] = out.get(r["state"], 0) + 1
+        return out

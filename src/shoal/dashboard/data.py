@@ -87,10 +87,8 @@ class ClusterData:
         """What the overview shows, in one answer: cluster totals, task counts by state,
         actors by state, jobs, and each live node's use."""
         nodes = await self.nodes()
-        tasks = await self.tasks()
         counts = dict.fromkeys(TASK_STATES, 0)
-        for t in tasks:
-            counts[t["state"]] = counts.get(t["state"], 0) + 1
+        counts.update(await self.store.task_counts())
         actors: dict[str, int] = {}
         for a in self.actors():
             actors[a["state"]] = actors.get(a["state"], 0) + 1
