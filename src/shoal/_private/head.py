@@ -245,6 +245,9 @@ class ControlStore:
                 counts[t["state"]] = counts.get(t["state"], 0) + 1
         return counts
 
+    async def _answer_counts(self, conn: Connection, req_id: int) -> None:
+        conn.reply(req_id, {"counts": await self.task_counts()})
+
     async def task_answers(self) -> list[dict]:
         """Every live owner's task records, and those finished drivers left with the head."""
         nodes = await self.fan_out("list_tasks")
@@ -352,6 +355,8 @@ class ControlStore:
             spawn(self._answer_fan_out(conn, req_id, "node_info"))
         elif kind == "read_log":
             spawn(self._read_log(conn, body, req_id))
+        elif kind == "task_counts":  # the whole cluster's (a node answers its own)
+            spawn(self._answer_counts(conn, req_id))
         elif kind == "archive_tasks":
             self.task_archive.add(body)
             conn.reply(req_id, {"ok": True})

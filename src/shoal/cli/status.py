@@ -25,15 +25,15 @@ def status(address: str | None) -> None:
     """Show the nodes of the cluster and the resources in use."""
     try:
         nodes = state.raw_nodes(address)
-        tasks = state.list_tasks(limit=1 << 30, address=address)
+        counts = state.head_request("task_counts", address=address)["counts"]
     except state.ClusterNotFoundError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(format_status(nodes, tasks))
+    click.echo(format_status(nodes, counts))
 
 
-def format_status(nodes: list[dict], tasks: list[dict] | None = None) -> str:
+def format_status(nodes: list[dict], task_counts: dict | None = None) -> str:
     """The report for the head's node table (``get_nodes`` entries) and, if given, the
-    task rows of ``list_tasks`` (counted by state)."""
+    cluster's task records counted by state."""
     alive = [n for n in nodes if n["alive"]]
     dead = [n for n in nodes if not n["alive"]]
     lines = [f"======== Cluster status: {time.strftime('%Y-%m-%d %H:%M:%S')} ========",
@@ -43,15 +43,12 @@ def format_status(nodes: list[dict], tasks: list[dict] | None = None) -> str:
     lines += [_node_line(n) for n in dead] or [" (no dead nodes)"]
     lines += ["", "Resources", _RULE, "Usage:"]
     lines += [f" {line}" for line in _usage(alive)] or [" (no resources)"]
-    if tasks is not None:
-        lines += ["", "Tasks", _RULE, *_task_lines(tasks)]
+    if task_counts is not None:
+        lines += ["", "Tasks", _RULE, *_task_lines(task_counts)]
     return "\n".join(lines)
 
 
-def _task_lines(tasks: list[dict]) -> list[str]:
-    counts: dict[str, int] = {}
-    for t in tasks:
-        counts[t["state"]] = counts.get(t["state"], 0) + 1
+def _task_lines(counts: dict[str, int]) -> list[str]:
     args = counts.get("PENDING_ARGS_AVAIL", 0)
     node = counts.get("PENDING_NODE_ASSIGNMENT", 0)
     return [f" {counts.get('RUNNING', 0)} running",
