@@ -49,7 +49,12 @@ def build_app(store, policy: auth.Policy) -> web.Application:
         return _static(request.match_info["name"])
 
     async def login_page(request):
-        return _static("login.html")
+        resp = _static("login.html")
+        if request.query.get("failed"):
+            # The login page runs no script (app.js needs the token): mark a refused token
+            # here, for its style sheet to show the message.
+            resp.body = resp.body.replace(b"<body", b'<body data-failed="1"', 1)
+        return resp
 
     async def login(request):
         form = await request.post()
