@@ -226,3 +226,13 @@ def test_login_sets_a_cookie_that_opens_a_non_loopback_dashboard(cli):
     status, _, _ = request("POST", "/api/actors/" + "ab" * 16 + "/kill",
                            headers={"Cookie": cookie, "Origin": "http://evil.example"})
     assert status == 403
+
+
+def test_summary_actors_and_objects(cli, head, job):
+    r = cli.run("summary", "actors")
+    assert r.returncode == 0, r.stderr
+    assert "Total actors: 1" in r.stdout and "Echo" in r.stdout and "ALIVE: 1" in r.stdout
+    r = cli.run("summary", "objects")
+    assert r.returncode == 0 and "Total objects:" in r.stdout, r.stderr
+    data = json.loads(cli.run("summary", "actors", "--format", "json").stdout)
+    assert data["cluster"]["summary"]["Echo"]["state_counts"] == {"ALIVE": 1}
