@@ -125,7 +125,9 @@ def test_timeline_list_jobs_and_status_counts(cli, head, job, tmp_path):
     assert " 0 running" in tasks and "0 pending" in tasks and "1 failed" in tasks
 
 
-def test_non_loopback_dashboard_requires_the_token(cli):
+@pytest.fixture
+def lan_head(cli):
+    """A head whose dashboard is bound to a non-loopback address of this machine."""
     import psutil
 
     from tests.e2e.conftest import _free_port
@@ -143,6 +145,11 @@ def test_non_loopback_dashboard_requires_the_token(cli):
     (session,) = cli.sessions()
     with open(f"{session}/token") as f:
         token = f.read().strip()
+    return {"ip": ips[0], "port": dport, "url": url, "token": token}
+
+
+def test_non_loopback_dashboard_requires_the_token(lan_head):
+    url, token = lan_head["url"], lan_head["token"]
 
     def status(path, headers=None):
         req = urllib.request.Request(url + path, headers=headers or {})
@@ -176,28 +183,14 @@ def test_a_finished_jobs_tasks_stay_listed(cli, head, tmp_path):
     assert [j["status"] for j in jobs] == ["SUCCEEDED"]
 
 
-def test_login_sets_a_cookie_that_opens_a_non_loopback_dashboard(cli):
+def test_login_sets_a_cookie_that_opens_a_non_loopback_dashboard(lan_head):
     import http.client
 
-    import psutil
-
-    from tests.e2e.conftest import _free_port
-
-    ips = [a.address for addrs in psutil.net_if_addrs().values() for a in addrs
-           if a.family.name == "AF_INET" and not a.address.startswith("127.")]
-    if not ips:
-        pytest.skip("this machine has no non-loopback IPv4 address")
-    port, dport = _free_port(), _free_port()
-    r = cli.run("start", "--head", "--port", str(port), "--num-cpus", "1",
-                "--dashboard-host", ips[0], "--dashboard-port", str(dport))
-    assert r.returncode == 0, r.stderr
-    (session,) = cli.sessions()
-    with open(f"{session}/token") as f:
-        token = f.read().strip()
-    origin = f"http://{ips[0]}:{dport}"
+    ip, dport, token = lan_head["ip"], lan_head["port"], lan_head["token"]
+    origin = lan_head["url"]
 
     def request(method, path, body=None, headers=None):
-        c = http.client.HTTPConnection(ips[0], dport, timeout=10)
+        c = http.client.HTTPConnection(ip, dport, timeout=10)
         try:
             c.request(method, path, body=body, headers=headers or {})
             resp = c.getresponse()
