@@ -348,7 +348,8 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         elif kind == "cancel_owned_task":  # from the dashboard, through our node
             self._cancel(body["task_id"], bool(body.get("force")), True)
         elif kind == "task_counts":
-            conn.reply(req_id, {"counts": self.task_events.counts(), "pid": os.getpid()})
+            states, actors = self.task_events.counts()
+            conn.reply(req_id, {"counts": states, "actor_calls": actors, "pid": os.getpid()})
         elif kind == "task_events":
             rows, dropped = self.task_events.rows()
             conn.reply(req_id, {"tasks": rows, "dropped": dropped, "pid": os.getpid(),

@@ -233,20 +233,31 @@ class ControlStore:
         else:
             conn.reply(req_id, {"nodes": await self.fan_out(kind)})
 
-    async def task_counts(self) -> dict[str, int]:
-        """Task records by state, over every owner and the archive."""
+    async def task_counts(self) -> dict:
+        """Task records by state (``counts``) and actor calls by actor id and state
+        (``actor_calls``), over every owner and the archive."""
         counts: dict[str, int] = {}
+        calls: dict[bytes, dict[str, int]] = {}
+
+        def add(into: dict, state: str, n: int) -> None:
+            into[state] = into.get(state, 0) + n
+
         for node in await self.fan_out("task_counts"):
             for proc in node["processes"]:
                 for state, n in proc["counts"].items():
-                    counts[state] = counts.get(state, 0) + n
+                    add(counts, state, n)
+                for aid, by_state in proc["actor_calls"].items():
+                    for state, n in by_state.items():
+                        add(calls.setdefault(aid, {}), state, n)
         for owner in self.task_archive.processes():
             for t in owner["tasks"]:
-                counts[t["state"]] = counts.get(t["state"], 0) + 1
-        return counts
+                add(counts, t["state"], 1)
+                if t.get("actor_id") is not None:
+                    add(calls.setdefault(t["actor_id"], {}), t["state"], 1)
+        return {"counts": counts, "actor_calls": calls}
 
     async def _answer_counts(self, conn: Connection, req_id: int) -> None:
-        conn.reply(req_id, {"counts": await self.task_counts()})
+        conn.reply(req_id, await self.task_counts())
 
     async def task_answers(self) -> list[dict]:
         """Every live owner's task records, and those finished drivers left with the head."""

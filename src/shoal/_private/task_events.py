@@ -72,10 +72,15 @@ class TaskEvents:
         with self.lock:
             return [dict(r) for r in self.tasks.values()], self.dropped
 
-    def counts(self) -> dict[str, int]:
-        """Records by state (what an overview needs, without shipping the records)."""
-        out: dict[str, int] = {}
+    def counts(self) -> tuple[dict[str, int], dict[bytes, dict[str, int]]]:
+        """Records by state, and actor calls by actor and state: what an overview and the
+        actors page need, without shipping the records."""
+        states: dict[str, int] = {}
+        actors: dict[bytes, dict[str, int]] = {}
         with self.lock:
             for r in self.tasks.values():
-                out[r["state"]] = out.get(r["state"], 0) + 1
-        return out
+                states[r["state"]] = states.get(r["state"], 0) + 1
+                if r["actor_id"] is not None:
+                    calls = actors.setdefault(r["actor_id"], {})
+                    calls[r["state"]] = calls.get(r["state"], 0) + 1
+        return states, actors

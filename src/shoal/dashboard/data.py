@@ -83,12 +83,22 @@ class ClusterData:
         return await self.store.ask_node(node_id, "read_log", body)
 
     # -- the overview ---------------------------------------------------------------------
-    async def summary(self) -> dict:
+    async def actors_with_calls(self) -> list[dict]:
+        """The actors, each with its calls by state (``calls``: ``total`` and per state)."""
+        calls = (await self.store.task_counts())["actor_calls"]
+        out = self.actors()
+        for a in out:
+            by_state = calls.get(bytes.fromhex(a["actor_id"]), {})
+            a["calls"] = {"total": sum(by_state.values()), **by_state}
+        return out
+
+    async def summary(self, nodes: list[dict] | None = None) -> dict:
         """What the overview shows, in one answer: cluster totals, task counts by state,
-        actors by state, jobs, and each live node's use."""
-        nodes = await self.nodes()
+        actors by state, jobs, and each live node's use (``nodes``: already gathered)."""
+        if nodes is None:
+            nodes = await self.nodes()
         counts = dict.fromkeys(TASK_STATES, 0)
-        counts.update(await self.store.task_counts())
+        counts.update((await self.store.task_counts())["counts"])
         actors: dict[str, int] = {}
         for a in self.actors():
             actors[a["state"]] = actors.get(a["state"], 0) + 1
@@ -125,13 +135,3 @@ def _plain(res: dict) -> dict:
     """Resources without the per-node and placement-group entries."""
     return {k: v for k, v in res.items() if not k.startswith("node:") and "_group_" not in k}
 
-
-def call_counts(tasks: list[dict]) -> dict[str, dict]:
-    """Per actor id: calls by state (from the callers' task records)."""
-    out: dict[str, dict] = {}
-    for t in tasks:
-        if t.get("actor_id"):
-            c = out.setdefault(t["actor_id"], {"total": 0})
-            c["total"] += 1
-            c[t["state"]] = c.get(t["state"], 0) + 1
-    return out

@@ -10,7 +10,7 @@ from aiohttp import web
 from .. import __version__
 from .._private.transport import RemoteError
 from . import auth, metrics
-from .data import ClusterData, call_counts
+from .data import ClusterData
 from .server import _HEADERS, _TYPES, STATIC, dumps
 
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -102,10 +102,7 @@ def build_app(store, policy: auth.Policy) -> web.Application:
         raise LookupError(f"no task {tid} is remembered by this cluster")
 
     async def actors(request):
-        counts = call_counts(await data.tasks())
-        rows = data.actors()
-        for r in rows:
-            r["calls"] = counts.get(r["actor_id"], {"total": 0})
+        rows = await data.actors_with_calls()
         state = request.query.get("state")
         if state:
             rows = [r for r in rows if r["state"] == state.upper()]
@@ -113,9 +110,8 @@ def build_app(store, policy: auth.Policy) -> web.Application:
 
     async def actor(request):
         aid = _hex_id(request.match_info["actor_id"], "actor_id")
-        for r in data.actors():
+        for r in await data.actors_with_calls():
             if r["actor_id"] == aid:
-                r["calls"] = call_counts(await data.tasks()).get(aid, {"total": 0})
                 return _json({"actor": r})
         raise LookupError(f"no actor {aid} in this cluster")
 
@@ -180,8 +176,8 @@ def build_app(store, policy: auth.Policy) -> web.Application:
         return resp
 
     async def prometheus(request):
-        summary = await data.summary()
-        text = metrics.render(summary, await data.nodes(), data.actors())
+        nodes = await data.nodes()
+        text = metrics.render(await data.summary(nodes), nodes, data.actors())
         return web.Response(text=text, headers={"Content-Type": metrics.CONTENT_TYPE})
 
     app = web.Application(middlewares=[guard], client_max_size=1 << 16)
