@@ -250,3 +250,21 @@ def test_cancel_a_task_from_the_dashboard(dash):
     status, body = get(dash, url, auth, "POST")
     assert status == 409 and "already ended" in body["error"]
     assert get(dash, "/api/tasks/" + "ab" * 24 + "/cancel", auth, "POST")[0] == 404
+
+
+def test_task_list_limit_and_total(dash):
+    import shoal
+
+    @shoal.remote
+    def numbered(i):
+        return i
+
+    shoal.get([numbered.remote(i) for i in range(6)])
+    _, all_tasks = get(dash, "/api/tasks?limit=100000")
+    _, page = get(dash, "/api/tasks?limit=2")
+    assert page["total"] == all_tasks["total"] >= 6 and len(page["tasks"]) == 2
+    assert page["tasks"] == all_tasks["tasks"][:2]  # the newest two, newest first
+    _, finished = get(dash, "/api/tasks?state=finished&limit=3")
+    assert len(finished["tasks"]) == 3 and {t["state"] for t in finished["tasks"]} == {"FINISHED"}
+    _, named = get(dash, "/api/tasks?name=numbered")
+    assert named["total"] == 6

@@ -35,3 +35,16 @@ def test_off_and_empty():
     b = TaskArchive(limit=5)
     b.add(_reply(1, 0))
     assert b.processes() == []
+
+
+def test_select_keeps_the_newest_matching_records_in_order():
+    from shoal._private.task_events import select
+
+    recs = [{"state": s, "name": n, "i": i} for i, (s, n) in enumerate(
+        [("FINISHED", "f"), ("FAILED", "g"), ("FINISHED", "f"), ("RUNNING", "f"),
+         ("FINISHED", "g")])]
+    assert [r["i"] for r in select(recs, {"limit": 2})] == [3, 4]
+    assert [r["i"] for r in select(recs, {"state": "FINISHED", "limit": 2})] == [2, 4]
+    assert [r["i"] for r in select(recs, {"name": "f"})] == [0, 2, 3]
+    assert [r["i"] for r in select(recs, {"state": "FAILED", "name": "f"})] == []
+    assert select(recs, {"limit": 0}) == []

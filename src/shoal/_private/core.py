@@ -351,7 +351,7 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
             states, actors = self.task_events.counts()
             conn.reply(req_id, {"counts": states, "actor_calls": actors, "pid": os.getpid()})
         elif kind == "task_events":
-            rows, dropped = self.task_events.rows()
+            rows, dropped = self.task_events.rows(body)
             conn.reply(req_id, {"tasks": rows, "dropped": dropped, "pid": os.getpid(),
                                 "worker_id": self.worker_id, "mode": self.mode})
         elif kind == "head_event":

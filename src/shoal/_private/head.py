@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from . import task_events
 from .actor_manager import ActorManager
 from .aio import spawn
 from .config import config
@@ -259,11 +260,15 @@ class ControlStore:
     async def _answer_counts(self, conn: Connection, req_id: int) -> None:
         conn.reply(req_id, await self.task_counts())
 
-    async def task_answers(self) -> list[dict]:
-        """Every live owner's task records, and those finished drivers left with the head."""
-        nodes = await self.fan_out("list_tasks")
+    async def task_answers(self, query: dict | None = None) -> list[dict]:
+        """Every live owner's task records, and those finished drivers left with the head
+        (``query``: each owner's newest that match, see ``task_events.select``)."""
+        nodes = await self.fan_out("list_tasks", query)
         if self.task_archive.owners:
-            nodes.append({"node_id": b"", "processes": self.task_archive.processes()})
+            procs = self.task_archive.processes()
+            if query:
+                procs = [{**p, "tasks": task_events.select(p["tasks"], query)} for p in procs]
+            nodes.append({"node_id": b"", "processes": procs})
         return nodes
 
     def local_message(self, kind: str, body: dict) -> None:

@@ -34,21 +34,22 @@ class ObserveMixin:
         return {"node_id": self.node_id, "ip": self.ip, "store": self.store.state.stats(),
                 "segments": segments, "processes": replies}
 
-    async def gather(self, kind: str) -> list[dict]:
+    async def gather(self, kind: str, body: dict | None = None) -> list[dict]:
         """Ask every process of this node for ``kind`` (task_events, ...)."""
 
         async def ask(conn):
             try:
-                return (await conn.request(kind, {}, timeout=5))[0]
+                return (await conn.request(kind, body or {}, timeout=5))[0]
             except (ConnectionLost, RemoteError, TimeoutError):
                 return None
 
         got = await asyncio.gather(*(ask(c) for c in list(self.owner_conns) if not c.closed))
         return [g for g in got if g]
 
-    async def list_tasks(self, kind: str = "task_events") -> dict:
-        """Every owner's task records here (``task_counts``: only their counts by state)."""
-        return {"node_id": self.node_id, "processes": await self.gather(kind)}
+    async def list_tasks(self, kind: str = "task_events", query: dict | None = None) -> dict:
+        """Every owner's task records here (``query``: only the newest that match, see
+        ``task_events.select``; ``task_counts``: only their counts)."""
+        return {"node_id": self.node_id, "processes": await self.gather(kind, query)}
 
     def list_logs(self) -> dict:
         live = {w.pid for w in self.procs.values()}
@@ -74,7 +75,7 @@ class ObserveMixin:
         if kind == "memory_summary":
             return await self.memory_summary()
         if kind == "list_tasks":
-            return await self.list_tasks()
+            return await self.list_tasks(query=body)
         if kind == "task_counts":
             return await self.list_tasks("task_counts")
         if kind == "node_info":
@@ -100,7 +101,7 @@ class ObserveMixin:
         if kind == "memory_summary":
             spawn(self._reply_when(conn, req_id, self.memory_summary()))
         elif kind == "list_tasks":
-            spawn(self._reply_when(conn, req_id, self.list_tasks()))
+            spawn(self._reply_when(conn, req_id, self.list_tasks(query=body)))
         elif kind == "task_counts":
             spawn(self._reply_when(conn, req_id, self.list_tasks("task_counts")))
         elif kind == "node_info":

@@ -68,9 +68,13 @@ class TaskEvents:
         else:
             rec["error_type"] = error_type
 
-    def rows(self) -> tuple[list[dict], int]:
+    def rows(self, query: dict | None = None) -> tuple[list[dict], int]:
+        """Copies of the records, oldest first; ``query`` (see :func:`select`) keeps the
+        newest ``limit`` that match."""
         with self.lock:
-            return [dict(r) for r in self.tasks.values()], self.dropped
+            if not query:
+                return [dict(r) for r in self.tasks.values()], self.dropped
+            return [dict(r) for r in select(self.tasks.values(), query)], self.dropped
 
     def counts(self) -> tuple[dict[str, int], dict[bytes, dict[str, int]]]:
         """Records by state, and actor calls by actor and state: what an overview and the
@@ -84,3 +88,20 @@ class TaskEvents:
                     calls = actors.setdefault(r["actor_id"], {})
                     calls[r["state"]] = calls.get(r["state"], 0) + 1
         return states, actors
+
+
+def select(records, query: dict) -> list[dict]:
+    """The newest ``query["limit"]`` records (all without a limit) whose ``state`` and
+    ``name`` equal the query's (when given), oldest first. Owners apply it before sending
+    records, so a page showing the last hundred tasks does not ship ten thousand."""
+    state, name, limit = query.get("state"), query.get("name"), query.get("limit")
+    out: list[dict] = []
+    if limit is not None and limit <= 0:
+        return out
+    for r in reversed(records if isinstance(records, list) else list(records)):
+        if (state is None or r["state"] == state) and (name is None or r["name"] == name):
+            out.append(r)
+            if limit is not None and len(out) >= limit:
+                break
+    out.reverse()
+    return out

@@ -37,6 +37,15 @@ class ClusterData:
     async def tasks(self) -> list[dict]:
         return rows.task_rows(await self.store.task_answers())
 
+    async def newest_tasks(self, limit: int, state: str | None) -> tuple[list[dict], int]:
+        """The newest ``limit`` tasks (of ``state`` if given), newest first, and how many
+        there are in all; each owner sends only its newest ``limit``."""
+        query = {"limit": limit, "state": state}
+        found = rows.task_rows(await self.store.task_answers(query))
+        counts = (await self.store.task_counts())["counts"]
+        total = counts.get(state, 0) if state else sum(counts.values())
+        return found[::-1][:limit], total
+
     async def cancel_task(self, task_id: str, force: bool) -> None:
         """Ask the owner of a task that has not ended to cancel it (as ``shoal.cancel``)."""
         raw = bytes.fromhex(task_id)

@@ -85,13 +85,19 @@ def build_app(store, policy: auth.Policy) -> web.Application:
 
     async def tasks(request):
         q = request.query
+        limit = _int(q.get("limit", "1000"), "limit")
+        state = q["state"].upper() if q.get("state") else None
+        if not any(q.get(k) for k in ("name", "job_id", "actor_id", "node_id")):
+            # The common case (all tasks, or one state): owners send only their newest
+            # ``limit``, and the total comes from their counts.
+            rows, total = await data.newest_tasks(limit, state)
+            return _json({"total": total, "tasks": rows})
         rows = await data.tasks()
         for key in ("state", "name", "job_id", "actor_id", "node_id"):
             if q.get(key):
-                want = q[key].upper() if key == "state" else q[key]
+                want = state if key == "state" else q[key]
                 rows = [r for r in rows if (r.get(key) or "") == want]
         rows.reverse()  # newest first
-        limit = _int(q.get("limit", "1000"), "limit")
         return _json({"total": len(rows), "tasks": rows[:limit]})
 
     async def task(request):
