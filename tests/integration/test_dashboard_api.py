@@ -268,3 +268,15 @@ def test_task_list_limit_and_total(dash):
     assert len(finished["tasks"]) == 3 and {t["state"] for t in finished["tasks"]} == {"FINISHED"}
     _, named = get(dash, "/api/tasks?name=numbered")
     assert named["total"] == 6
+
+
+def test_every_script_the_page_loads_is_served(dash):
+    import re
+
+    status, html = get(dash, "/")
+    assert status == 200
+    scripts = re.findall(r'<script src="(/static/[a-z_]+\.js)"', html)
+    styles = re.findall(r'<link[^>]+href="(/static/[a-z_]+\.css)"', html)
+    assert "/static/app.js" in scripts and len(scripts) >= 2 and styles
+    for path in scripts + styles:
+        assert get(dash, path)[0] == 200, path

@@ -14,7 +14,8 @@ from .data import ClusterData
 from .server import _HEADERS, _TYPES, STATIC, dumps
 
 _HEX = re.compile(r"^[0-9a-f]+$")
-_PAGES = {"index.html", "app.js", "style.css", "login.html"}
+_PAGES = {"index.html", "login.html", "style.css", "ui.js", "pages_cluster.js",
+          "pages_work.js", "pages_logs.js", "app.js"}
 
 
 def build_app(store, policy: auth.Policy) -> web.Application:
