@@ -84,9 +84,20 @@ def test_logs_by_task_actor_pid_and_name(cli, head, job):
     r = cli.run("logs", "--node-ip", "127.0.0.1", "--tail", "1")
     assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 1
     bad = cli.run("logs", "../../etc/passwd")
-    assert bad.returncode == 1 and "not a log name" in bad.stderr
+    assert bad.returncode == 1 and "no log file matches" in bad.stderr
     missing = cli.run("logs", "--task-id", "ab" * 24)
     assert missing.returncode == 1 and "no task" in missing.stderr
+    # Ray's forms: `logs actor --id`, `logs task --id`, `logs worker --pid`, `logs cluster`.
+    r = cli.run("logs", "actor", "--id", job["actor_id"])
+    assert r.returncode == 0 and "echo-line hello" in r.stdout, r.stderr
+    r = cli.run("logs", "task", "--id", job["task_id"])
+    assert r.returncode == 0 and "shout-line 0" in r.stdout, r.stderr
+    assert cli.run("logs", "worker", "--pid", str(pid)).stdout == by_pid.stdout
+    listed = cli.run("logs", "cluster", "worker-*")
+    assert listed.returncode == 0 and name in listed.stdout and "head.log" not in listed.stdout
+    assert cli.run("logs", "cluster", name).stdout == by_name.stdout
+    usage = cli.run("logs", "actor")
+    assert usage.returncode == 2 and "--id" in usage.stderr
 
 
 def test_logs_follow_prints_new_lines(cli, head, job):
