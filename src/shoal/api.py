@@ -142,7 +142,12 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
                 _local_head = None
             raise
         set_runtime(rt)
-        return _context()
+        ctx = _context()
+        if _local_head is None:
+            url = ctx["webui_url"]
+            log.info("Connected to shoal cluster.%s",
+                     f" View the dashboard at http://{url}" if url else "")
+        return ctx
 
 
 def _configure_logging(level, fmt: str | None) -> None:
