@@ -61,3 +61,25 @@ def test_an_explicit_port_taken_is_an_error_that_names_it():
         taken.close()
     assert not shoal.is_initialized()
     wait_for_condition(lambda: {p.pid for p in shoal_processes()} <= before, timeout=15)
+
+
+def test_dropped_task_records_are_counted(monkeypatch):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    monkeypatch.setenv("SHOAL_TASK_EVENTS_MAX", "5")
+    ctx = shoal.init(num_cpus=1, dashboard_port=0)
+    try:
+        @shoal.remote
+        def one(i):
+            return i
+
+        assert shoal.get([one.remote(i) for i in range(8)]) == list(range(8))
+        base = f"http://{ctx.dashboard_url}"
+        with urllib.request.urlopen(base + "/api/cluster", timeout=10) as r:
+            overview = json.load(r)
+        assert overview["tasks"]["FINISHED"] == 5 and overview["task_records_dropped"] == 3
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+            fams = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+        assert fams["shoal_task_records_dropped"].samples[0].value == 3
+    finally:
+        _stop(ctx["session_dir"])

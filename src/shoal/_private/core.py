@@ -349,7 +349,8 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
             self._cancel(body["task_id"], bool(body.get("force")), True)
         elif kind == "task_counts":
             states, actors = self.task_events.counts()
-            conn.reply(req_id, {"counts": states, "actor_calls": actors, "pid": os.getpid()})
+            conn.reply(req_id, {"counts": states, "actor_calls": actors, "pid": os.getpid(),
+                                "dropped": self.task_events.dropped})
         elif kind == "task_events":
             rows, dropped = self.task_events.rows(body)
             conn.reply(req_id, {"tasks": rows, "dropped": dropped, "pid": os.getpid(),

@@ -235,16 +235,19 @@ class ControlStore:
             conn.reply(req_id, {"nodes": await self.fan_out(kind)})
 
     async def task_counts(self) -> dict:
-        """Task records by state (``counts``) and actor calls by actor id and state
-        (``actor_calls``), over every owner and the archive."""
+        """Task records by state (``counts``), actor calls by actor id and state
+        (``actor_calls``), over every owner and the archive, and how many records were
+        dropped to keep within ``task_events_max`` (``dropped``)."""
         counts: dict[str, int] = {}
         calls: dict[bytes, dict[str, int]] = {}
+        dropped = self.task_archive.dropped
 
         def add(into: dict, state: str, n: int) -> None:
             into[state] = into.get(state, 0) + n
 
         for node in await self.fan_out("task_counts"):
             for proc in node["processes"]:
+                dropped += proc.get("dropped", 0)
                 for state, n in proc["counts"].items():
                     add(counts, state, n)
                 for aid, by_state in proc["actor_calls"].items():
@@ -255,7 +258,7 @@ class ControlStore:
                 add(counts, t["state"], 1)
                 if t.get("actor_id") is not None:
                     add(calls.setdefault(t["actor_id"], {}), t["state"], 1)
-        return {"counts": counts, "actor_calls": calls}
+        return {"counts": counts, "actor_calls": calls, "dropped": dropped}
 
     async def _answer_counts(self, conn: Connection, req_id: int) -> None:
         conn.reply(req_id, await self.task_counts())

@@ -107,7 +107,8 @@ class ClusterData:
         if nodes is None:
             nodes = await self.nodes()
         counts = dict.fromkeys(TASK_STATES, 0)
-        counts.update((await self.store.task_counts())["counts"])
+        task_counts = await self.store.task_counts()
+        counts.update(task_counts["counts"])
         actors: dict[str, int] = {}
         for a in self.actors():
             actors[a["state"]] = actors.get(a["state"], 0) + 1
@@ -132,6 +133,7 @@ class ClusterData:
             "object_store": store, "tasks": counts,
             "tasks_pending": counts[PENDING_ARGS] + counts[PENDING_NODE],
             "tasks_running": counts[RUNNING], "actors": actors,
+            "task_records_dropped": task_counts["dropped"],
             "jobs": {"running": sum(j["status"] == "RUNNING" for j in jobs),
                      "finished": sum(j["status"] != "RUNNING" for j in jobs)},
             "node_list": [{k: n[k] for k in ("node_id", "node_ip", "state", "is_head_node",

@@ -28,6 +28,9 @@ def render(summary: dict, nodes: list[dict], actors: list[dict]) -> str:
     t = _Text()
     t.family("shoal_tasks", "Tasks the owners remember, by state.",
              [({"State": s}, n) for s, n in summary["tasks"].items()])
+    t.family("shoal_task_records_dropped", "Task records dropped (oldest first) to stay "
+             "within task_events_max, over the live owners and the head's archive.",
+             [({}, summary.get("task_records_dropped", 0))])
     states: dict[str, int] = {}
     for a in actors:
         states[a["state"]] = states.get(a["state"], 0) + 1

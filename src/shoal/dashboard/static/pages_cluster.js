@@ -61,7 +61,8 @@
         card("Nodes alive", "nodes-alive", [["dead", "nodes-dead"]], "#/nodes"),
         card("Tasks running", "tasks-running", [["pending", "tasks-pending"]],
           "#/tasks?state=RUNNING"),
-        card("Tasks finished", "tasks-finished", [["failed", "tasks-failed"]],
+        card("Tasks finished", "tasks-finished",
+          [["failed", "tasks-failed"], ["records dropped", "tasks-dropped"]],
           "#/tasks?state=FINISHED"),
         card("Actors alive", "actors-alive", [["all", "actors-total"]], "#/actors"),
         card("Jobs running", "jobs-running", [["finished", "jobs-finished"]], "#/jobs"),
@@ -81,6 +82,7 @@
       setText(byId("tasks-pending"), s.tasks_pending);
       setText(byId("tasks-finished"), s.tasks.FINISHED || 0);
       setText(byId("tasks-failed"), s.tasks.FAILED || 0);
+      setText(byId("tasks-dropped"), s.task_records_dropped || 0);
       const actorTotal = Object.values(s.actors).reduce((a, b) => a + b, 0);
       setText(byId("actors-alive"), s.actors.ALIVE || 0);
       setText(byId("actors-total"), actorTotal);
