@@ -127,6 +127,10 @@ def test_timeline_list_jobs_and_status_counts(cli, head, job, tmp_path):
     events = json.loads(out.read_text())
     names = [e["name"] for e in events if e["ph"] == "X"]
     assert names.count("shout") == 3 and "fails" in names and "Echo.say" in names
+    r = cli.run("list", "workers", "--format", "json")
+    workers = json.loads(r.stdout)
+    assert any(w["worker_type"] == "WORKER" and w["is_alive"] for w in workers)
+    assert any(w["worker_type"] == "DRIVER" and w["is_alive"] for w in workers)
     r = cli.run("list", "jobs", "--format", "json")
     jobs = json.loads(r.stdout)
     assert any(j["status"] == "RUNNING" and j["type"] == "DRIVER" for j in jobs)

@@ -147,3 +147,22 @@ def test_rows_take_attributes_and_get_by_id(shoal_cluster):
     summary = state.summarize_actors()["cluster"]
     assert summary["summary"]["Keeper"]["state_counts"]["ALIVE"] == 1
     shoal.kill(k)
+
+
+def test_list_workers_and_get_worker(shoal_cluster):
+    shoal = shoal_cluster
+
+    @shoal.remote
+    def where():
+        ctx = shoal.get_runtime_context()
+        return os.getpid(), ctx.get_worker_id()
+
+    pid, wid = shoal.get(where.remote())
+    workers = state.list_workers(limit=1000)
+    mine = [w for w in workers if w.pid == pid]
+    assert mine and mine[0].is_alive and mine[0].worker_type == "WORKER"
+    assert mine[0].worker_id == wid
+    drivers = [w for w in workers if w.worker_type == "DRIVER" and w.pid == os.getpid()]
+    assert drivers and drivers[0].is_alive
+    assert state.get_worker(wid).pid == pid
+    assert state.list_workers(filters=[("worker_type", "=", "DRIVER")], detail=True)[0].job_id

@@ -269,3 +269,32 @@ def job_row(j: dict) -> dict:
         "namespace": j.get("namespace", ""), "message": "", "metadata": {},
         "runtime_env": {},
     }
+
+
+# -- workers ---------------------------------------------------------------------------------
+_WORKER_FIELDS = ("worker_id", "is_alive", "worker_type", "exit_type", "node_id", "ip", "pid")
+
+
+def worker_rows(nodes_info: list[dict], log_nodes: list[dict], jobs: list[dict]) -> list[dict]:
+    """Ray's ``WorkerState`` rows: every worker process that ever ran on a live node (its
+    log file is the record; a live one is also in its node's ``node_info``) and every
+    driver of the job table. A dead worker's id is known by its first 8 hex digits only."""
+    live = {(_hex(n["node_id"]), w["pid"]): w for n in nodes_info for w in n["workers"]}
+    ips = {_hex(n["node_id"]): n["ip"] for n in nodes_info}
+    rows = []
+    for n in log_nodes:
+        nid = _hex(n["node_id"])
+        for e in n["logs"]:
+            if e["kind"] != "worker":
+                continue
+            w = live.get((nid, e["pid"]))
+            rows.append({"worker_id": _hex(w["worker_id"]) if w else e["worker_id"],
+                         "is_alive": w is not None, "worker_type": "WORKER",
+                         "exit_type": None, "node_id": nid, "ip": ips.get(nid, n["ip"]),
+                         "pid": e["pid"], "log_file": e["name"]})
+    for j in jobs:
+        rows.append({"worker_id": None, "is_alive": j.get("end_time") is None,
+                     "worker_type": "DRIVER", "exit_type": None, "node_id": None,
+                     "ip": j.get("driver_ip") or "127.0.0.1", "pid": j.get("driver_pid"),
+                     "job_id": JobID.from_int(j["job_id"]).hex()})
+    return rows

@@ -17,7 +17,7 @@ from .status import format_bytes
 
 _LISTERS = {"nodes": state.list_nodes, "actors": state.list_actors,
             "placement-groups": state.list_placement_groups, "objects": state.list_objects,
-            "tasks": state.list_tasks, "jobs": state.list_jobs}
+            "tasks": state.list_tasks, "jobs": state.list_jobs, "workers": state.list_workers}
 
 
 @click.command("list")
@@ -34,7 +34,8 @@ _LISTERS = {"nodes": state.list_nodes, "actors": state.list_actors,
               help="The head to ask (default: the cluster running on this machine).")
 @click.pass_context
 def list_cmd(ctx, resource, fmt, limit, filters, detail, address) -> None:
-    """List the cluster's RESOURCE: nodes, actors, placement-groups, objects, tasks or jobs."""
+    """List the cluster's RESOURCE: nodes, actors, placement-groups, objects, tasks, jobs
+    or workers."""
     try:
         rows = _LISTERS[resource](filters=[_parse_filter(f) for f in filters], limit=limit,
                                   detail=detail, address=address)

@@ -33,6 +33,7 @@ from .._private.state_rows import (  # noqa: F401 - reference types re-exported
     _OBJECT_FIELDS,
     _PG_FIELDS,
     _TASK_FIELDS,
+    _WORKER_FIELDS,
     BORROWED,
     CAPTURED_IN_OBJECT,
     LOCAL_REFERENCE,
@@ -49,6 +50,7 @@ from .._private.state_rows import (  # noqa: F401 - reference types re-exported
     job_row,
     object_rows,
     task_rows,
+    worker_rows,
 )
 
 DEFAULT_LIMIT = 100
@@ -390,6 +392,28 @@ def summarize_tasks(address: str | None = None, timeout: float = 30.0,
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     return {"cluster": {"summary": summary, "total_tasks": sum(
         sum(e["state_counts"].values()) for e in summary.values())}}
+
+
+# -- workers -------------------------------------------------------------------------------
+def list_workers(address: str | None = None, filters: list[tuple] | None = None,
+                 limit: int = DEFAULT_LIMIT, timeout: float = 30.0, detail: bool = False,
+                 raise_on_missing_output: bool = True,
+                 _explain: bool = False) -> list[StateRow]:
+    """Worker processes (live and exited, on live nodes) and drivers (Ray's ``WorkerState``
+    fields); ``detail`` adds ``log_file`` (a worker's) and ``job_id`` (a driver's)."""
+
+    def ask(kind: str, key: str) -> list:
+        return head_request(kind, address=address, timeout=timeout)[key]
+
+    rows = worker_rows(ask("nodes_info", "nodes"), ask("list_logs", "nodes"),
+                       ask("list_jobs", "jobs"))
+    return _select(rows, filters, limit, None if detail else _WORKER_FIELDS)
+
+
+def get_worker(id: str, address: str | None = None, timeout: float = 30.0,
+               _explain: bool = False) -> StateRow | None:
+    """One worker (every field) by hex id, or None."""
+    return _get_one(list_workers, "worker_id", id, address, timeout)
 
 
 # -- jobs ----------------------------------------------------------------------------------
