@@ -12,6 +12,7 @@ NODE = {"node_id": "aa" * 28, "node_ip": "10.0.0.1", "state": "ALIVE"}
 
 def _task(tid, name, state, start, end, worker="0123abcd", actor=None):
     return {"task_id": tid, "name": name, "state": state, "job_id": "01000000",
+            "func_or_class_name": name,
             "actor_id": actor, "node_id": NODE["node_id"], "attempt_number": 0,
             "worker_id": None if actor else worker + "00" * 24, "error_type": None,
             "start_time_ms": start, "end_time_ms": end}
@@ -31,7 +32,12 @@ def test_chrome_trace_places_tasks_on_workers_and_actors():
     assert spans["t1"]["pid"] == 1 and spans["t1"]["tid"] == 42
     assert spans["t3"]["tid"] == 99 and spans["t3"]["dur"] == 2000  # running: up to now
     names = {(e["pid"], e["tid"]): e["args"]["name"] for e in events if e["ph"] == "M"}
-    assert "10.0.0.1" in names[(1, 0)] and names[(1, 42)] == "worker 42"
+    # Named as Ray names them: "Node <ip>" and "worker:<worker id>".
+    assert names[(1, 0)] == "Node 10.0.0.1"
+    assert names[(1, 42)] == "worker:" + "0123abcd" + "00" * 24
+    args = spans["t1"]["args"]
+    for key in ("task_id", "job_id", "actor_id", "attempt_number", "func_or_class_name"):
+        assert key in args, key
     for e in events:
         assert {"ph", "name", "pid", "tid"} <= set(e)
 

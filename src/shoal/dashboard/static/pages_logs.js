@@ -108,6 +108,14 @@
   // ---------------------------------------------------------------------------------------
   // Timeline
   // ---------------------------------------------------------------------------------------
+  // A track's label: the trace names workers "worker:<worker id>" (as Ray does); show a
+  // short id and the pid.
+  function workerLabel(name, tid) {
+    const id = name && name.startsWith("worker:") ? name.slice(7) : "";
+    if (id && /^[0-9a-f]{16,}$/.test(id)) return `${short(id)} · pid ${tid}`;
+    return `worker ${tid}`;
+  }
+
   function niceStep(raw) {
     const p = 10 ** Math.floor(Math.log10(Math.max(raw, 1e-9)));
     for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
@@ -228,7 +236,7 @@
         inner.appendChild(h("div", { class: "tl-group-track" }));
         const g = groups.get(pid);
         for (const tid of [...g.keys()].sort((a, b) => a - b)) {
-          const tname = threads[`${pid}:${tid}`] || `worker ${tid}`;
+          const tname = workerLabel(threads[`${pid}:${tid}`], tid);
           labels.appendChild(h("div", { class: "tl-label", title: tname }, tname));
           const row = h("div", { class: "tl-row", data: { pid, tid } });
           for (const e of g.get(tid)) {
