@@ -45,6 +45,26 @@ def _env_has(p: psutil.Process, session_dir: str) -> bool:
         return False
 
 
+def gate_actor(shoal):
+    """An async actor class whose ``wait()`` calls return once ``open()`` is called: tasks
+    that wait on it stay RUNNING for as long as a test needs."""
+
+    @shoal.remote
+    class Gate:
+        def __init__(self):
+            import asyncio
+
+            self.ev = asyncio.Event()
+
+        async def wait(self):
+            await self.ev.wait()
+
+        async def open(self):
+            self.ev.set()
+
+    return Gate
+
+
 def shm_entries(tag: str) -> list[str]:
     return [f for f in os.listdir("/dev/shm") if f.startswith(f"shoal-{tag}-")]
 

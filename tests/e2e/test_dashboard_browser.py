@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
-from tests.conftest import shoal_processes, wait_for_condition
+from tests.conftest import gate_actor, shoal_processes, wait_for_condition
 from tests.e2e.conftest import _free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -202,18 +202,7 @@ def log_in(driver, token: str) -> None:
 def test_overview_shows_tasks_running_then_finished(cluster, browser):
     shoal, url, driver = cluster["shoal"], cluster["url"], browser
 
-    @shoal.remote
-    class Gate:
-        def __init__(self):
-            import asyncio
-
-            self.ev = asyncio.Event()
-
-        async def wait(self):
-            await self.ev.wait()
-
-        async def open(self):
-            self.ev.set()
+    Gate = gate_actor(shoal)
 
     @shoal.remote
     def held(gate, i):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import shoal_processes, wait_for_condition
+from tests.conftest import gate_actor, shoal_processes, wait_for_condition
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +49,7 @@ def test_url_is_in_the_context_and_the_address_file(dash):
 def test_overview_counts_running_then_finished(dash):
     import shoal
 
-    @shoal.remote
-    class Gate:
-        def __init__(self):
-            import asyncio
-
-            self.ev = asyncio.Event()
-
-        async def wait(self):
-            await self.ev.wait()
-
-        async def open(self):
-            self.ev.set()
+    Gate = gate_actor(shoal)
 
     @shoal.remote
     def held(gate):

@@ -45,36 +45,39 @@ def render(summary: dict, nodes: list[dict], actors: list[dict]) -> str:
               ({"Status": "SUCCEEDED"}, summary["jobs"]["finished"])])
     live = [n for n in nodes if n["state"] == "ALIVE"]
 
-    def per_node(key: str, field: str) -> list[tuple[dict, float]]:
-        return [(_node_labels(n), (n.get(key) or {}).get(field, 0)) for n in live]
-
-    t.family("shoal_object_store_used_bytes", "Bytes of objects in a node's shared memory.",
-             per_node("object_store", "used"))
-    t.family("shoal_object_store_capacity_bytes", "A node's object store capacity.",
-             per_node("object_store", "capacity"))
-    t.family("shoal_object_store_spilled_bytes", "Bytes of a node's objects spilled to disk.",
-             per_node("object_store", "spilled"))
-    t.family("shoal_object_store_num_objects", "Objects in a node's store.",
-             per_node("object_store", "num_objects"))
+    for name, help_, key, field in _PER_NODE:
+        t.family(name, help_, [(_node_labels(n), (n.get(key) or {}).get(field, 0))
+                               for n in live])
     t.family("shoal_node_resource_total", "A node's resources.",
              [({**_node_labels(n), "Resource": r}, v) for n in live
               for r, v in n["resources_total"].items() if not r.startswith("node:")])
     t.family("shoal_node_resource_available", "A node's resources not in use.",
              [({**_node_labels(n), "Resource": r}, v) for n in live
               for r, v in n["resources_available"].items() if not r.startswith("node:")])
-    t.family("shoal_node_cpu_percent", "CPU use of a node's machine, percent.",
-             per_node("machine", "cpu_percent"))
-    t.family("shoal_node_mem_used_bytes", "Memory in use on a node's machine.",
-             per_node("machine", "mem_used"))
-    t.family("shoal_node_mem_total_bytes", "Memory of a node's machine.",
-             per_node("machine", "mem_total"))
-    t.family("shoal_node_disk_used_bytes", "Disk in use where a node keeps its session.",
-             per_node("machine", "disk_used"))
-    t.family("shoal_node_disk_total_bytes", "Disk size where a node keeps its session.",
-             per_node("machine", "disk_total"))
     t.family("shoal_node_workers", "Worker processes of a node.",
              [(_node_labels(n), len(n.get("workers") or ())) for n in live])
     return "\n".join(t.lines) + "\n"
+
+
+# Per live node: (metric, help, the node row's key, the field under it).
+_PER_NODE = (
+    ("shoal_object_store_used_bytes", "Bytes of objects in a node's shared memory.",
+     "object_store", "used"),
+    ("shoal_object_store_capacity_bytes", "A node's object store capacity.",
+     "object_store", "capacity"),
+    ("shoal_object_store_spilled_bytes", "Bytes of a node's objects spilled to disk.",
+     "object_store", "spilled"),
+    ("shoal_object_store_num_objects", "Objects in a node's store.",
+     "object_store", "num_objects"),
+    ("shoal_node_cpu_percent", "CPU use of a node's machine, percent.",
+     "machine", "cpu_percent"),
+    ("shoal_node_mem_used_bytes", "Memory in use on a node's machine.", "machine", "mem_used"),
+    ("shoal_node_mem_total_bytes", "Memory of a node's machine.", "machine", "mem_total"),
+    ("shoal_node_disk_used_bytes", "Disk in use where a node keeps its session.",
+     "machine", "disk_used"),
+    ("shoal_node_disk_total_bytes", "Disk size where a node keeps its session.",
+     "machine", "disk_total"),
+)
 
 
 def _node_labels(n: dict) -> dict:
