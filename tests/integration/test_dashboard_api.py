@@ -269,3 +269,14 @@ def test_every_script_the_page_loads_is_served(dash):
     assert "/static/app.js" in scripts and len(scripts) >= 2 and styles
     for path in scripts + styles:
         assert get(dash, path)[0] == 200, path
+
+
+def test_refusals_carry_the_security_headers_too(dash):
+    req = urllib.request.Request(dash["url"] + "/api/actors/ab/kill", method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("a kill without the token was accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 401
+        assert e.headers["X-Frame-Options"] == "DENY"
+        assert "default-src 'self'" in e.headers["Content-Security-Policy"]

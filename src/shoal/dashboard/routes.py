@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import re
 
@@ -25,20 +26,12 @@ def build_app(store, policy: auth.Policy) -> web.Application:
     async def guard(request: web.Request, handler):
         headers = {k.lower(): v for k, v in request.headers.items()}
         d = policy.check(request.method, request.path, headers, dict(request.cookies))
-        if not d.ok:
-            if d.login:
-                return _redirect("/login")
-            return _json({"error": d.reason}, status=d.status)
-        try:
-            resp = await handler(request)
-        except web.HTTPException as e:
-            resp = _json({"error": e.reason}, status=e.status)
-        except BadRequest as e:
-            resp = _json({"error": str(e)}, status=400)
-        except LookupError as e:
-            resp = _json({"error": str(e).strip("'\"")}, status=404)
-        except RemoteError as e:
-            resp = _json({"error": str(e)}, status=404)
+        if d.ok:
+            resp = await _answer(handler, request)
+        elif d.login:
+            resp = _redirect("/login")
+        else:
+            resp = _json({"error": d.reason}, status=d.status)
         for k, v in _HEADERS.items():
             resp.headers.setdefault(k, v)
         return resp
@@ -60,7 +53,7 @@ def build_app(store, policy: auth.Policy) -> web.Application:
     async def login(request):
         form = await request.post()
         token = str(form.get("token", "")).strip()
-        if not auth.hmac.compare_digest(token.encode(), policy.token.encode()):
+        if not hmac.compare_digest(token.encode(), policy.token.encode()):
             return _redirect("/login?failed=1")
         resp = _redirect("/")
         resp.set_cookie(auth.COOKIE, auth.cookie_value(policy.token), httponly=True,
@@ -215,6 +208,20 @@ def build_app(store, policy: auth.Policy) -> web.Application:
 
 class BadRequest(ValueError):
     pass
+
+
+async def _answer(handler, request) -> web.StreamResponse:
+    """The handler's answer, or a JSON error naming what went wrong."""
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        return _json({"error": e.reason}, status=e.status)
+    except BadRequest as e:
+        return _json({"error": str(e)}, status=400)
+    except LookupError as e:
+        return _json({"error": str(e).strip("'\"")}, status=404)
+    except RemoteError as e:
+        return _json({"error": str(e)}, status=404)
 
 
 def _json(obj, status: int = 200) -> web.Response:
