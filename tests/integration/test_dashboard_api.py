@@ -280,3 +280,40 @@ def test_refusals_carry_the_security_headers_too(dash):
         assert e.code == 401
         assert e.headers["X-Frame-Options"] == "DENY"
         assert "default-src 'self'" in e.headers["Content-Security-Policy"]
+
+
+def test_application_metrics_from_tasks_actors_and_the_driver(dash):
+    import shoal
+    from shoal.util.metrics import Counter, Gauge, Histogram
+
+    served = Counter("app_served", "Items served", tag_keys=("kind",))
+
+    @shoal.remote
+    def serve(counter, n):
+        counter.inc(n, tags={"kind": "task"})
+        return n
+
+    @shoal.remote
+    class Depth:
+        def __init__(self):
+            self.g = Gauge("app_queue_depth", "Queue depth")
+
+        def set(self, v):
+            self.g.set(v)
+
+    assert sum(shoal.get([serve.remote(served, i) for i in (1, 2, 3)])) == 6
+    served.inc(4, tags={"kind": "driver"})
+    d = Depth.remote()
+    shoal.get(d.set.remote(17))
+    h = Histogram("app_latency_s", boundaries=[0.5, 1.0])
+    h.observe(0.2)
+    h.observe(0.7)
+    status, text = get(dash, "/metrics")
+    assert status == 200
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples[("app_served_total", (("kind", "task"),))] == 6  # over every worker
+    assert samples[("app_served_total", (("kind", "driver"),))] == 4
+    assert samples[("app_queue_depth", ())] == 17
+    assert samples[("app_latency_s_bucket", (("le", "0.5"),))] == 1
+    assert samples[("app_latency_s_count", ())] == 2

@@ -347,6 +347,10 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
                                 "actor_id": self.actor_id, "address": self.address})
         elif kind == "cancel_owned_task":  # from the dashboard, through our node
             self._cancel(body["task_id"], bool(body.get("force")), True)
+        elif kind == "app_metrics":
+            from .app_metrics import REGISTRY
+
+            conn.reply(req_id, {"metrics": REGISTRY.snapshot(), "pid": os.getpid()})
         elif kind == "task_counts":
             states, actors = self.task_events.counts()
             conn.reply(req_id, {"counts": states, "actor_calls": actors, "pid": os.getpid(),

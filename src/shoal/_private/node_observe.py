@@ -48,7 +48,8 @@ class ObserveMixin:
 
     async def list_tasks(self, kind: str = "task_events", query: dict | None = None) -> dict:
         """Every owner's task records here (``query``: only the newest that match, see
-        ``task_events.select``; ``task_counts``: only their counts)."""
+        ``task_events.select``); or, by ``kind``, their counts (``task_counts``) or their
+        application metrics (``app_metrics``)."""
         return {"node_id": self.node_id, "processes": await self.gather(kind, query)}
 
     def list_logs(self) -> dict:
@@ -76,8 +77,8 @@ class ObserveMixin:
             return await self.memory_summary()
         if kind == "list_tasks":
             return await self.list_tasks(query=body)
-        if kind == "task_counts":
-            return await self.list_tasks("task_counts")
+        if kind in ("task_counts", "app_metrics"):
+            return await self.list_tasks(kind)
         if kind == "node_info":
             return self.node_info()
         if kind == "list_logs":
@@ -102,8 +103,8 @@ class ObserveMixin:
             spawn(self._reply_when(conn, req_id, self.memory_summary()))
         elif kind == "list_tasks":
             spawn(self._reply_when(conn, req_id, self.list_tasks(query=body)))
-        elif kind == "task_counts":
-            spawn(self._reply_when(conn, req_id, self.list_tasks("task_counts")))
+        elif kind in ("task_counts", "app_metrics"):
+            spawn(self._reply_when(conn, req_id, self.list_tasks(kind)))
         elif kind == "node_info":
             conn.reply(req_id, self.node_info())
         elif kind == "list_logs":

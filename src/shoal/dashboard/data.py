@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
+from .._private import app_metrics, timeline
 from .._private import state_rows as rows
-from .._private import timeline
 from .._private.task_events import FAILED, FINISHED, PENDING_ARGS, PENDING_NODE, RUNNING
 
 TASK_STATES = (PENDING_ARGS, PENDING_NODE, RUNNING, FINISHED, FAILED)
@@ -90,6 +90,12 @@ class ClusterData:
 
     async def read_log(self, node_id: bytes, body: dict) -> dict:
         return await self.store.ask_node(node_id, "read_log", body)
+
+    async def app_metrics(self) -> list[dict]:
+        """``shoal.util.metrics`` values of every live process, merged."""
+        snaps = [p["metrics"] for n in await self.store.fan_out("app_metrics")
+                 for p in n["processes"]]
+        return app_metrics.merge(snaps)
 
     # -- the overview ---------------------------------------------------------------------
     async def actors_with_calls(self) -> list[dict]:

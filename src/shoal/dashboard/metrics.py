@@ -3,11 +3,10 @@ Pure: a summary and node rows in, text out."""
 
 from __future__ import annotations
 
+from .._private import app_metrics
+from .._private.app_metrics import _esc
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def _esc(v) -> str:
-    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 class _Text:
@@ -24,7 +23,9 @@ class _Text:
                               else f"{name} {float(value)!r}")
 
 
-def render(summary: dict, nodes: list[dict], actors: list[dict]) -> str:
+def render(summary: dict, nodes: list[dict], actors: list[dict],
+           application: list[dict] = ()) -> str:
+    """The cluster's metrics, then the application's (``shoal.util.metrics``, merged)."""
     t = _Text()
     t.family("shoal_tasks", "Tasks the owners remember, by state.",
              [({"State": s}, n) for s, n in summary["tasks"].items()])
@@ -56,6 +57,8 @@ def render(summary: dict, nodes: list[dict], actors: list[dict]) -> str:
               for r, v in n["resources_available"].items() if not r.startswith("node:")])
     t.family("shoal_node_workers", "Worker processes of a node.",
              [(_node_labels(n), len(n.get("workers") or ())) for n in live])
+    shoal_names = {line.split()[2] for line in t.lines if line.startswith("# TYPE")}
+    t.lines += app_metrics.render([m for m in application if m["name"] not in shoal_names])
     return "\n".join(t.lines) + "\n"
 
 

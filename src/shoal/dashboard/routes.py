@@ -177,7 +177,8 @@ def build_app(store, policy: auth.Policy) -> web.Application:
 
     async def prometheus(request):
         nodes = await data.nodes()
-        text = metrics.render(await data.summary(nodes), nodes, data.actors())
+        text = metrics.render(await data.summary(nodes), nodes, data.actors(),
+                              await data.app_metrics())
         return web.Response(text=text, headers={"Content-Type": metrics.CONTENT_TYPE})
 
     app = web.Application(middlewares=[guard], client_max_size=1 << 16)
