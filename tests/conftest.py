@@ -38,6 +38,12 @@ def shoal_processes(session_dir: str | None = None) -> list[psutil.Process]:
     return out
 
 
+def cmdline(p: psutil.Process) -> str:
+    """A process's command line as ``shoal_processes`` read it (no second read that a
+    process exiting meanwhile could fail)."""
+    return " ".join(getattr(p, "info", {}).get("cmdline") or [])
+
+
 def _env_has(p: psutil.Process, session_dir: str) -> bool:
     try:
         return p.environ().get("SHOAL_SESSION_DIR") == session_dir

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from tests.conftest import wait_for_condition
+from tests.conftest import cmdline, wait_for_condition
 from tests.e2e.conftest import _free_port
 
 
@@ -38,7 +38,7 @@ def _active_nodes(cli) -> int:
 
 
 def _daemons(cli) -> list:
-    return [p for p in cli.processes() if "shoal._private.daemon" in p.cmdline()]
+    return [p for p in cli.processes() if "shoal._private.daemon" in cmdline(p)]
 
 
 def _nodes_json(cli, *extra: str) -> list[dict]:
@@ -486,7 +486,7 @@ def test_head_restarted_on_its_session_keeps_detached_actors(cli):
     assert out.stdout.strip() == "pong", out.stderr
     with open(os.path.join(session, "address.json")) as f:
         os.kill(json.load(f)["pid"], signal.SIGKILL)
-    wait_for_condition(lambda: not any("daemon" in " ".join(p.cmdline())
+    wait_for_condition(lambda: not any("daemon" in cmdline(p)
                                        for p in cli.processes()), timeout=15)
     again = cli.run("start", "--head", "--port", str(port), "--session-dir", session)
     assert again.returncode == 0, again.stderr

@@ -10,7 +10,7 @@ import sys
 
 import psutil
 
-from tests.conftest import shm_entries, shoal_processes, wait_for_condition
+from tests.conftest import cmdline, shm_entries, shoal_processes, wait_for_condition
 
 DRIVER = r"""
 import json, os, sys, time
@@ -59,8 +59,8 @@ def test_killed_driver_leaves_no_process_behind():
     proc, session_dir, tag = _run_driver("hang")
     try:
         daemons = shoal_processes(session_dir)
-        assert any("daemon" in " ".join(p.cmdline()) for p in daemons)
-        assert sum("worker_main" in " ".join(p.cmdline()) for p in daemons) >= 2
+        assert any("daemon" in cmdline(p) for p in daemons)
+        assert sum("worker_main" in cmdline(p) for p in daemons) >= 2
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         wait_for_condition(lambda: not shoal_processes(session_dir), timeout=15,
@@ -82,11 +82,11 @@ def test_init_starts_daemon_with_prestarted_workers_and_session_dir():
         token = os.path.join(session_dir, "token")
         assert os.stat(token).st_mode & 0o777 == 0o600
         wait_for_condition(
-            lambda: sum("worker_main" in " ".join(p.cmdline())
+            lambda: sum("worker_main" in cmdline(p)
                         for p in shoal_processes(session_dir)) == 2, timeout=10)
         # The daemon is in its own session: a Ctrl-C in the driver's terminal is not its.
         daemon = next(p for p in shoal_processes(session_dir)
-                      if "daemon" in " ".join(p.cmdline()))
+                      if "daemon" in cmdline(p))
         assert os.getsid(daemon.pid) != os.getsid(0)
     finally:
         shoal.shutdown()
