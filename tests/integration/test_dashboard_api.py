@@ -317,3 +317,35 @@ def test_application_metrics_from_tasks_actors_and_the_driver(dash):
     assert samples[("app_queue_depth", ())] == 17
     assert samples[("app_latency_s_bucket", (("le", "0.5"),))] == 1
     assert samples[("app_latency_s_count", ())] == 2
+
+
+def test_rays_own_paths_answer_in_rays_shapes(dash):
+    import shoal
+
+    @shoal.remote
+    def ray_shaped(i):
+        return i
+
+    shoal.get([ray_shaped.remote(i) for i in range(3)])
+    q = "filter_keys=name&filter_predicates=%3D&filter_values=ray_shaped&limit=2"
+    status, body = get(dash, "/api/v0/tasks?" + q)
+    assert status == 200 and body["result"] is True
+    res = body["data"]["result"]
+    assert res["num_filtered"] == 3 and len(res["result"]) == 2
+    assert {t["name"] for t in res["result"]} == {"ray_shaped"}
+    assert "error_message" not in res["result"][0]  # detail adds it
+    _, detailed = get(dash, "/api/v0/tasks?" + q + "&detail=true")
+    assert "error_message" in detailed["data"]["result"]["result"][0]
+    status, nodes = get(dash, "/api/v0/nodes")
+    assert nodes["data"]["result"]["result"][0]["state"] == "ALIVE"
+    status, bad = get(dash, "/api/v0/tasks?filter_keys=nope&filter_predicates=%3D"
+                            "&filter_values=x")
+    assert status == 400 and "nope" in bad["msg"]
+    assert get(dash, "/api/v0/nothing")[0] == 404
+    status, trace = get(dash, "/api/v0/tasks/timeline")
+    assert status == 200 and any(e.get("name") == "ray_shaped" for e in trace)
+    status, jobs = get(dash, "/api/jobs/")
+    assert status == 200 and isinstance(jobs, list) and jobs[0]["type"] == "DRIVER"
+    status, one = get(dash, f"/api/jobs/{jobs[0]['job_id']}")
+    assert status == 200 and one["job_id"] == jobs[0]["job_id"]
+    assert get(dash, "/api/jobs/ffffffff")[0] == 404

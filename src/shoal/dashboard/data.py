@@ -64,6 +64,10 @@ class ClusterData:
     def actors(self) -> list[dict]:
         return [rows._actor_row(a.public()) for a in self.store.actors.table.actors.values()]
 
+    async def workers(self) -> list[dict]:
+        return rows.worker_rows(await self.store.fan_out("node_info"),
+                                await self.store.fan_out("list_logs"), self.store.job_list())
+
     def jobs(self) -> list[dict]:
         return [rows.job_row(j) for j in self.store.job_list()]
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from .. import __version__
 from .._private.transport import RemoteError
-from . import auth, metrics
+from . import auth, metrics, ray_paths
 from .data import ClusterData
 from .server import _HEADERS, _TYPES, STATIC, dumps
 
@@ -204,6 +204,7 @@ def build_app(store, policy: auth.Policy) -> web.Application:
     r.add_get("/api/logs", logs)
     r.add_get("/api/logs/read", read_log)
     r.add_get("/api/timeline", timeline)
+    ray_paths.add_routes(r, data, _json)
     return app
 
 
