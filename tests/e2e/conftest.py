@@ -9,6 +9,7 @@ pytest's ``tmp_path``: a session's Unix socket paths must stay under 108 bytes.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 
+import psutil
 import pytest
 
 from tests.conftest import shm_entries, shoal_processes, wait_for_condition
@@ -82,3 +84,19 @@ def head(cli):
             "session": session, "dashboard_port": dport}
 
 
+def lan_ip() -> str | None:
+    """An IPv4 address of this machine other than loopback, that a socket can bind."""
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family != socket.AF_INET:
+                continue
+            ip = ipaddress.ip_address(a.address)
+            if ip.is_loopback or ip.is_link_local:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind((a.address, 0))
+                except OSError:
+                    continue
+            return a.address
+    return None

@@ -143,14 +143,12 @@ def test_timeline_list_jobs_and_status_counts(cli, head, job, tmp_path):
 @pytest.fixture
 def lan_head(cli):
     """A head whose dashboard is bound to a non-loopback address of this machine."""
-    import psutil
+    from tests.e2e.conftest import _free_port, lan_ip
 
-    from tests.e2e.conftest import _free_port
-
-    ips = [a.address for addrs in psutil.net_if_addrs().values() for a in addrs
-           if a.family.name == "AF_INET" and not a.address.startswith("127.")]
-    if not ips:
+    ip = lan_ip()
+    if ip is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
+    ips = [ip]
     port, dport = _free_port(), _free_port()
     r = cli.run("start", "--head", "--port", str(port), "--num-cpus", "1",
                 "--dashboard-host", ips[0], "--dashboard-port", str(dport))

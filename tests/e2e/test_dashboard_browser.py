@@ -12,7 +12,6 @@ Skipped, saying why, without ``/usr/bin/chromium``, ``/usr/bin/chromedriver`` or
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import math
 import os
@@ -27,7 +26,7 @@ import psutil
 import pytest
 
 from tests.conftest import gate_actor, shoal_processes, wait_for_condition
-from tests.e2e.conftest import _free_port
+from tests.e2e.conftest import _free_port, lan_ip
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -162,24 +161,6 @@ def console_errors(driver) -> list[str]:
     (A request answered 4xx is logged as "Failed to load resource": some tests expect one.)"""
     return [e["message"] for e in driver.get_log("browser")
             if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]]
-
-
-def lan_ip() -> str | None:
-    """An IPv4 address of this machine other than loopback, that a socket can bind."""
-    for addrs in psutil.net_if_addrs().values():
-        for a in addrs:
-            if a.family != socket.AF_INET:
-                continue
-            ip = ipaddress.ip_address(a.address)
-            if ip.is_loopback or ip.is_link_local:
-                continue
-            with socket.socket() as s:
-                try:
-                    s.bind((a.address, 0))
-                except OSError:
-                    continue
-            return a.address
-    return None
 
 
 def free_port_on(host: str) -> int:

@@ -13,11 +13,18 @@ import os
 import re
 
 _WORKER_LOG = re.compile(r"^worker-([0-9a-f]{8})-([0-9]+)\.log$")
+DAEMON_LOGS = ("head.log", "node.log")
 MAX_READ = 1 << 20  # one answer carries at most 1 MiB
 
 
 class LogNotFound(LookupError):
     pass
+
+
+def worker_log(name: str) -> tuple[str, int] | None:
+    """``(worker id's first 8 hex digits, pid)`` of a worker log's file name, else None."""
+    m = _WORKER_LOG.match(name)
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 def list_logs(logs_dir: str, live_pids: set[int] | None = None) -> list[dict]:
@@ -28,18 +35,18 @@ def list_logs(logs_dir: str, live_pids: set[int] | None = None) -> list[dict]:
     except OSError:
         return out
     for name in names:
-        m = _WORKER_LOG.match(name)
-        if m is None and name not in ("node.log", "head.log"):
+        worker = worker_log(name)
+        if worker is None and name not in DAEMON_LOGS:
             continue
         try:
             size = os.stat(os.path.join(logs_dir, name)).st_size
         except OSError:
             continue
-        if m is None:
+        if worker is None:
             out.append({"kind": "node", "name": name, "size": size})
         else:
-            pid = int(m.group(2))
-            out.append({"kind": "worker", "name": name, "worker_id": m.group(1), "pid": pid,
+            wid, pid = worker
+            out.append({"kind": "worker", "name": name, "worker_id": wid, "pid": pid,
                         "size": size, "alive": live_pids is not None and pid in live_pids})
     return out
 
@@ -48,7 +55,7 @@ def find_log(logs_dir: str, *, worker_id: str | None = None, pid: int | None = N
              node: bool = False) -> str:
     """The path of the log named by exactly one of ``worker_id``, ``pid`` or ``node``."""
     if node:
-        for name in ("head.log", "node.log"):
+        for name in DAEMON_LOGS:
             path = os.path.join(logs_dir, name)
             if os.path.exists(path):
                 return path

@@ -4,11 +4,10 @@ tail, or followed. Re-exported by :mod:`shoal.util.state`."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 
-from .._private import transport
+from .._private import node_logs, transport
 from .state import _hex, get_task, head_request, list_actors, list_nodes
 
 
@@ -70,19 +69,16 @@ def log_source(*, node_id: str | None = None, node_ip: str | None = None,
     if pid is not None:
         src["pid"] = int(pid)
     elif filename:
-        m = _LOG_NAME.match(filename)
-        if m is None and filename not in ("node.log", "head.log"):
+        worker = node_logs.worker_log(filename)
+        if worker is None and filename not in node_logs.DAEMON_LOGS:
             raise ValueError(f"{filename!r} is not a log name that list_logs() shows")
-        if m is None:
+        if worker is None:
             src["node"] = True
         else:
-            src["worker_id"], src["pid"] = m.group(1), int(m.group(2))
+            src["worker_id"], src["pid"] = worker
     else:
         src["node"] = True
     return src
-
-
-_LOG_NAME = re.compile(r"^worker-([0-9a-f]{8})-([0-9]+)\.log$")
 
 
 def read_log(source: dict, offset: int | None = None, tail: int | None = None,
