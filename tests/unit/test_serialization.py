@@ -154,3 +154,25 @@ def test_describe_truncates_a_huge_repr():
     assert "..." in msg
     assert "x" * 201 not in msg
     assert "value[1]" in msg
+
+
+def test_functions_by_value_keep_their_file_and_lines_in_tracebacks():
+    # Functions of a script are pickled by value; cloudpickle >= 3.1 would name their code
+    # "<dynamic-code>", and remote tracebacks would lose the file and the source line.
+    import traceback
+    import types
+
+    code = compile("def boom(n):\n    def inner():\n        raise ValueError('x')\n"
+                   "    return [inner() for _ in range(n)]\n", __file__, "exec")
+    ns: dict = {"__name__": "__main__"}
+    exec(code, ns)
+    boom = types.FunctionType(ns["boom"].__code__, {"__name__": "not_importable"}, "boom")
+    fn = pickle.loads(ser.dumps_function(boom))
+    assert fn.__code__.co_filename == __file__
+    inner_codes = [c for c in fn.__code__.co_consts if isinstance(c, types.CodeType)]
+    assert inner_codes and all(c.co_filename == __file__ for c in inner_codes)
+    with pytest.raises(ValueError) as info:
+        fn(1)
+    frames = traceback.extract_tb(info.value.__traceback__)
+    assert [f.filename for f in frames[1:]] == [__file__] * (len(frames) - 1)
+    assert frames[-1].lineno == 3

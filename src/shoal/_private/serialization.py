@@ -10,14 +10,52 @@ can keep the objects they name alive while the outer value lives.
 
 from __future__ import annotations
 
+import copyreg
+import io
 import pickle
 import threading
+import types
+from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
 
 _local = threading.local()
+
+
+# -- code objects keep their file name ------------------------------------------------------
+# cloudpickle pickles functions defined in the driver's script by value. From 3.1 on it
+# replaces each code object's ``co_filename`` with "<dynamic-code>" (for deterministic
+# bytes), which leaves remote tracebacks without a file and without source lines. We keep
+# the real name whatever the installed version does: the code object is rebuilt by
+# cloudpickle's own reducer and then renamed back on load. Versions that keep the name
+# (cloudpickle < 3.1) produce exactly what they always did.
+
+_cp_code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
+
+
+def _code_with_filename(rebuild, args, filename):
+    return rebuild(*args).replace(co_filename=filename)
+
+
+def _reduce_code(code: types.CodeType):
+    rebuild, args = _cp_code_reduce(code)[:2]
+    filename = code.co_filename
+    if filename in args:
+        return rebuild, args
+    return _code_with_filename, (rebuild, args, filename)
+
+
+class _Pickler(cloudpickle.Pickler):
+    dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table,
+                              copyreg.dispatch_table)
+
+
+def _dumps(obj, protocol: int = 5, buffer_callback=None) -> bytes:
+    with io.BytesIO() as f:
+        _Pickler(f, protocol=protocol, buffer_callback=buffer_callback).dump(obj)
+        return f.getvalue()
 
 
 @dataclass
@@ -43,9 +81,7 @@ def serialize(value: Any, *, is_error: bool = False) -> Serialized:
     contained: list = []
     _local.contained = contained
     try:
-        meta = cloudpickle.dumps(
-            value, protocol=5, buffer_callback=lambda pb: buffers.append(pb.raw())
-        )
+        meta = _dumps(value, protocol=5, buffer_callback=lambda pb: buffers.append(pb.raw()))
     finally:
         _local.contained = prev
     return Serialized(meta, buffers, contained, is_error)
@@ -56,14 +92,14 @@ def deserialize(meta, buffers) -> Any:
 
 
 def dumps_function(fn) -> bytes:
-    return cloudpickle.dumps(fn, protocol=5)
+    return _dumps(fn, protocol=5)
 
 
 # -- explaining what cannot be serialized ---------------------------------------------------
 
 def _fails(obj) -> Exception | None:
     try:
-        cloudpickle.dumps(obj, protocol=5)
+        _dumps(obj, protocol=5)
     except Exception as e:  # noqa: BLE001 - any failure is what we are looking for
         return e
     return None
