@@ -142,7 +142,7 @@ class ActorClass:
             "aid": aid, "fid": fid, "resources": resources, "place": place,
             "kw": list(kwargs), "meta": self._meta, "opts": public_opts, "res": resources,
             "owner": rt.address, "owner_id": rt.worker_id,
-            "strategy": strategy,
+            "strategy": strategy, "pg": in_group,
         }
         rt.create_actor(spec, data, spec_args, deps)
         return ActorHandle(aid, self._name, self._meta, public_opts, scope)

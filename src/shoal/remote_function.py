@@ -81,7 +81,7 @@ class RemoteFunction:
             raise NotImplementedError("num_returns='dynamic' (deprecated in Ray) is not "
                                       "supported; use num_returns='streaming'")
         name = opts.get("name") or self._name
-        demand, strategy, _ = placement(opts, opt_mod.resource_demand(opts))
+        demand, strategy, group = placement(opts, opt_mod.resource_demand(opts))
         spec_args, deps, hold = _prepare_args(rt, args, kwargs, name)
         task_id = rt.ids.task_id()
         streaming = nr == "streaming"
@@ -97,7 +97,7 @@ class RemoteFunction:
             resources=demand,
             max_retries=config.default_max_retries if max_retries is None else max_retries,
             retry_exceptions=opts.get("retry_exceptions") or False, hold=hold,
-            strategy=strategy, dep_refs={i: spec_args[i] for i in deps},
+            strategy=strategy, dep_refs={i: spec_args[i] for i in deps}, group=group,
         )
         if streaming:
             from ._private.generator import ObjectRefGenerator

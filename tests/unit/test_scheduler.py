@@ -475,3 +475,73 @@ def test_fits_after_queue_counts_requests_not_yet_granted():
         node.apply(node.sched.request_lease(LeaseRequest(next(node._lids), rs(CPU=1))))
     assert node.sched.resources.can_fit(rs(CPU=1))  # nothing granted yet...
     assert not node.sched.fits_after_queue(rs(CPU=1))  # ...but both CPUs are spoken for
+
+
+# --------------------------------------------------------------------------- nested gets
+
+
+def test_blocked_workers_do_not_count_against_the_worker_cap():
+    # A recursion that gets its child at every level needs a worker per level, however
+    # deep it goes: each blocked level lends its CPU and its place under the cap.
+    node = Node({"CPU": 1}, max_workers=2)
+    _, a = node.request(CPU=1, owner="driver")
+    [lease] = grants(node.register_started())
+    for depth in range(1, 6):
+        _, a = node.request(CPU=1, owner=f"level-{depth}")
+        assert grants(a) == []
+        a = node.apply(node.sched.worker_blocked(lease.worker_id))
+        assert starts(a) == 1, f"no worker started for level {depth}"
+        [lease] = grants(node.register_started())
+    live = [w for w in node.sched.workers.values() if w.state == LEASED]
+    assert len(live) == 6 and sum(w.blocked for w in live) == 5
+
+
+def test_unblocked_workers_still_cap_the_pool():
+    node = Node({"CPU": 4}, max_workers=2)
+    for _ in range(4):
+        node.request(CPU=1)
+    assert node.sched.starting == 2
+
+
+def test_the_owner_holding_fewest_leases_goes_first():
+    # f holds the node's only CPU and blocks waiting for g; its owner has more f's queued
+    # ahead of g. The lent CPU goes to g (whose owner holds nothing), not to another f that
+    # would block too.
+    node = Node({"CPU": 1}, workers=3)
+    _, a = node.request(CPU=1, owner="driver")
+    [f1] = grants(a)
+    f2, _ = node.request(CPU=1, owner="driver")
+    g1, _ = node.request(CPU=1, owner="worker-of-f1")
+    [lease] = grants(node.sched.worker_blocked(f1.worker_id))
+    assert lease.lease_id == g1.lease_id
+    # Within one owner, arrival order still holds: g's CPU goes to the next f.
+    [lease] = grants(node.sched.lease_returned(lease.lease_id))
+    assert lease.lease_id == f2.lease_id
+    assert node.sched.held == {"driver": 2}
+
+
+def test_gpu_and_cpu_work_never_share_a_worker():
+    node = Node({"CPU": 2, "GPU": 1}, workers=1)
+    _, a = node.request(GPU=1, owner="o")
+    [gpu_lease] = grants(a)
+    node.sched.lease_returned(gpu_lease.lease_id)
+    # The worker that ran GPU work is idle, but a CPU task gets a new process.
+    cpu_req, a = node.request(CPU=1, owner="o")
+    assert grants(a) == [] and starts(a) == 1
+    [cpu_lease] = grants(node.register_started())
+    assert cpu_lease.lease_id == cpu_req.lease_id
+    assert cpu_lease.worker_id != gpu_lease.worker_id
+    # ...and GPU work goes back to the worker that had it.
+    _, a = node.request(GPU=1, owner="o")
+    [again] = grants(a)
+    assert again.worker_id == gpu_lease.worker_id
+
+
+def test_an_idle_worker_of_the_wrong_kind_makes_way_at_the_cap():
+    node = Node({"CPU": 2, "GPU": 1}, max_workers=1, workers=1)
+    _, a = node.request(GPU=1)
+    [gpu_lease] = grants(a)
+    node.sched.lease_returned(gpu_lease.lease_id)
+    _, a = node.request(CPU=1)
+    assert kills(a) == [gpu_lease.worker_id] and starts(a) == 1
+    assert len(grants(node.register_started())) == 1

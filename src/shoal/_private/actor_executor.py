@@ -60,6 +60,7 @@ class ActorExecutor:
         rt.actor_restarted = body.get("incarnation", 0) > 0
         rt.job_id = body.get("job")
         rt.namespace = body.get("namespace", rt.namespace)
+        rt.actor_group = body.get("pg")
         gpu_ids = body.get("gpu") or []
         rt.current_task.gpu_ids = gpu_ids
         rt.current_task.resources = body.get("res") or {}

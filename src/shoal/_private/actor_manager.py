@@ -30,6 +30,11 @@ class ActorManager:
         self.worker_conns: dict[bytes, Connection] = {}  # actor id -> its worker
         self.leases: dict[bytes, tuple] = {}  # worker id -> (node link, lease id)
         self.grants: dict[bytes, dict] = {}  # actor id -> its current lease grant
+        # Leases asked of a node and not granted yet (node id -> actor id -> needs): the
+        # node's reports do not count them, so placing several actors at once would send
+        # them all to the same node, to wait there for one another.
+        # Granted ones stay counted until the node's next report.
+        self.placing: dict[bytes, dict[bytes, tuple[ResourceSet, bool]]] = {}
 
     # -- durability -----------------------------------------------------------------------
     def _save(self, e: at.ActorEntry | None) -> None:
@@ -181,7 +186,11 @@ class ActorManager:
         me = store.local_daemon.node_id if store.local_daemon is not None else None
         view = cluster_policy.ClusterView(me or b"")
         for n in store.nodes.values():
-            view.update(n.node_id, n.address, n.total, n.available, n.alive)
+            avail = ResourceSet(n.available)
+            for aid, (other, _granted) in self.placing.get(n.node_id, {}).items():
+                if aid != e.actor_id:
+                    avail = avail - other
+            view.update(n.node_id, n.address, n.total, avail.to_dict(), n.alive)
         spec = e.spec or {}
         needs = ResourceSet(spec.get("place") or spec.get("resources") or {})
         strategy = spec.get("strategy")
@@ -209,17 +218,29 @@ class ActorManager:
                 await asyncio.sleep(0.5)  # no node can take it yet: wait for one to join
                 node_id = self._pick_node(e)
                 continue
+            placing = self.placing.setdefault(node_id, {})
+            placing[e.actor_id] = (
+                ResourceSet(spec.get("place") or spec.get("resources") or {}), False)
             try:
                 grant = await link.lease_worker(body)
             except (ConnectionLost, RemoteError, cluster_policy.Unschedulable) as err:
+                placing.pop(e.actor_id, None)
                 log.warning("lease for actor %s on node %s failed: %s", e.actor_id.hex(),
                             node_id.hex()[:12], err)
                 node_id = self._pick_node(e)
                 continue
+            except BaseException:
+                placing.pop(e.actor_id, None)
+                raise
             if "spillback" in grant:
+                placing.pop(e.actor_id, None)
                 node_id = grant["node_id"]
                 continue
             break
+        if grant is not None and "lease_id" in grant and node_id in self.placing:
+            needs = self.placing[node_id].pop(e.actor_id, (None, False))[0]
+            if needs is not None and e.state != at.DEAD:
+                self.placing[node_id][e.actor_id] = (needs, True)
         if grant is None or "spillback" in grant or e.state == at.DEAD:
             if grant is not None and "lease_id" in grant:
                 self.node_links[node_id].return_lease({"lease_id": grant["lease_id"],
@@ -229,6 +250,14 @@ class ActorManager:
         self.grants[e.actor_id] = grant
         link.set_worker_job(grant["worker_id"], e.job_id)
         self._run(self.table.leased(e.actor_id, grant))
+
+    def node_reported(self, node_id: bytes) -> None:
+        """A node's resource report arrived: the leases it granted before are counted in
+        it now (the report follows the grant on the same connection)."""
+        placing = self.placing.get(node_id)
+        if placing:
+            for aid in [a for a, (_needs, granted) in placing.items() if granted]:
+                del placing[aid]
 
     async def _create(self, e: at.ActorEntry) -> None:
         worker_id, address = e.worker_id, e.address

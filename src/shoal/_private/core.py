@@ -69,6 +69,7 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         self.head_conn = None  # the control store (the node daemon's process on the head)
         self.actor_id: bytes | None = None  # set in an actor's worker
         self.actor_handle = None
+        self.actor_group: list | None = None  # an actor's placement group (current_group)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run_loop, name="shoal-io", daemon=True)
         self.node_conn = None
@@ -194,6 +195,12 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
     def on_node_lost(self) -> None:
         """Overridden by workers (exit); a driver just reports the loss."""
         log.error("lost the connection to the shoal node daemon")
+
+    def current_group(self) -> list | None:
+        """``[pg id, bundle index, capture child tasks, bundles]`` of the placement group the
+        running task (or this actor) was scheduled in, or None."""
+        group = getattr(self.current_task, "placement_group", None)
+        return group if group is not None else self.actor_group
 
     # -- peers ----------------------------------------------------------------------------
     async def peer(self, address: str):

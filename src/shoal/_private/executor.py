@@ -83,6 +83,7 @@ class TaskExecutor:
         ctx = rt.current_task
         ctx.task_id, ctx.name, ctx.job_id = body["tid"], body["name"], body["job"]
         ctx.resources = body.get("res") or {}
+        ctx.placement_group = body.get("pg")
         rt.job_id = body["job"]
         gpu_ids = body.get("gpu")
         if gpu_ids is None:

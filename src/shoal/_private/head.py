@@ -186,6 +186,7 @@ class ControlStore:
             entry.available = body["available"]
             entry.total = body.get("total", entry.total)
             entry.last_seen = time.monotonic()
+            self.actors.node_reported(entry.node_id)
             if changed:
                 self._schedule_view()
                 self.pgs.resources_changed()

@@ -23,6 +23,7 @@ class Worker:
     lease_id: int | None = None
     blocked: bool = False
     dedicated: bool = False  # an actor's worker, never returned to the pool
+    gpu: bool | None = None  # ran GPU work (True) or CPU-only work (False); None: neither yet
 
 
 @dataclass
@@ -38,6 +39,10 @@ class LeaseRequest:
     @property
     def needs(self) -> ResourceSet:
         return self.demand if self.place is None else self.place
+
+    @property
+    def gpu(self) -> bool:
+        return bool(self.demand.get("GPU"))
 
 
 @dataclass
@@ -81,6 +86,8 @@ class LocalScheduler:
     queue: deque = field(default_factory=deque)
     leases: dict[int, Lease] = field(default_factory=dict)
     starting: int = 0
+    # Leases held per owner: when several owners wait, the one holding fewest goes first.
+    held: dict = field(default_factory=dict)
 
     # -- events ---------------------------------------------------------------------------
     def request_lease(self, req: LeaseRequest) -> list:
@@ -173,6 +180,11 @@ class LocalScheduler:
         return ResourceSet({"CPU": cpus}) if cpus else ResourceSet()
 
     def _release(self, lease: Lease, w: Worker | None) -> None:
+        n = self.held.get(lease.owner, 0) - 1
+        if n > 0:
+            self.held[lease.owner] = n
+        else:
+            self.held.pop(lease.owner, None)
         if w is not None and w.blocked:
             # Its CPUs were already lent out while it was blocked.
             w.blocked = False
@@ -183,44 +195,83 @@ class LocalScheduler:
     def _idle(self) -> list[Worker]:
         return [w for w in self.workers.values() if w.state == IDLE]
 
+    def _fits(self, req: LeaseRequest) -> bool:
+        return self.resources.can_fit(req.needs) and self.resources.can_fit(req.demand)
+
+    @staticmethod
+    def _worker_for(req: LeaseRequest, idle: list[Worker]) -> Worker | None:
+        """An idle worker that may run ``req``: GPU and CPU-only work never share a process
+        (a CUDA context would stay behind), as in Ray; one that ran the same kind first."""
+        fresh = None
+        for w in idle:
+            if w.gpu is None:
+                fresh = fresh or w
+            elif w.gpu == req.gpu:
+                return w
+        return fresh
+
     def _schedule(self) -> list:
+        """Grant what fits to idle workers, then start the workers still needed.
+
+        Among requests that fit, the owner holding the fewest leases here goes first (FIFO
+        within an owner): a task blocked in ``get`` lends its CPU to the subtasks it waits
+        for, not to more siblings of its own that would block in turn.
+        """
         actions: list = []
         idle = self._idle()
-        waiting_for_worker = 0
-        remaining = deque()
-        # Requests that fit but lack a worker are counted only as far as they fit together,
-        # so that the pool grows to what can run at once and no further.
-        virtual = None
-        dedicated_waiting = 0
-        while self.queue:
-            req = self.queue.popleft()
-            if not (self.resources.can_fit(req.needs) and self.resources.can_fit(req.demand)):
-                remaining.append(req)
-                continue
-            if not idle:
-                if virtual is None:
-                    virtual = self.resources.available
-                if req.needs.fits_in(virtual):
-                    virtual = virtual - req.demand
-                    if req.dedicated:
-                        dedicated_waiting += 1
-                    else:
-                        waiting_for_worker += 1
-                remaining.append(req)
-                continue
-            w = idle.pop()
+        order = {id(r): i for i, r in enumerate(self.queue)}
+        pending = list(self.queue)
+        granted: set[int] = set()
+        while idle and pending:
+            best = None
+            for req in pending:
+                if not self._fits(req) or self._worker_for(req, idle) is None:
+                    continue
+                rank = (self.held.get(req.owner, 0), order[id(req)])
+                if best is None or rank < best[0]:
+                    best = (rank, req)
+            if best is None:
+                break
+            req = best[1]
+            pending.remove(req)
+            granted.add(id(req))
+            w = self._worker_for(req, idle)
+            idle.remove(w)
             gpu_ids = self.resources.acquire(req.demand)
             lease = Lease(req.lease_id, w.worker_id, req.demand, gpu_ids, req.owner,
                           req.job_id, req.dedicated)
             w.state, w.lease_id, w.dedicated = LEASED, req.lease_id, req.dedicated
+            w.gpu = req.gpu
             self.leases[req.lease_id] = lease
+            self.held[req.owner] = self.held.get(req.owner, 0) + 1
             actions.append(Grant(lease))
-        self.queue = remaining
+        self.queue = deque(r for r in self.queue if id(r) not in granted)
+        # Requests that fit but lack a worker are counted only as far as they fit together,
+        # so that the pool grows to what can run at once and no further.
+        virtual = self.resources.available
+        waiting_for_worker = dedicated_waiting = 0
+        for req in self.queue:
+            if self._fits(req) and req.needs.fits_in(virtual):
+                virtual = virtual - req.demand
+                if req.dedicated:
+                    dedicated_waiting += 1
+                else:
+                    waiting_for_worker += 1
         # Start processes for requests that fit but lack a worker. Task workers are bounded
-        # by the cap; actors' dedicated workers are bounded by resources alone, as in Ray.
+        # by the cap, which workers blocked in ``get`` do not count against (their subtasks
+        # need workers to finish); actors' dedicated workers are bounded by resources alone,
+        # as in Ray. An idle worker of the wrong kind (GPU/CPU) makes way at the cap.
         need = waiting_for_worker + dedicated_waiting - self.starting
-        live = sum(1 for w in self.workers.values() if not w.dedicated)
-        while need > 0 and (live < self.max_workers or dedicated_waiting > 0):
+        live = sum(1 for w in self.workers.values() if not w.dedicated and not w.blocked)
+        spare = [w for w in idle if w.state == IDLE]
+        while need > 0:
+            if live >= self.max_workers and dedicated_waiting == 0:
+                if not spare:
+                    break
+                w = spare.pop()
+                del self.workers[w.worker_id]
+                actions.append(KillWorker(w.worker_id))
+                live -= 1
             actions.append(StartWorker())
             need -= 1
             if dedicated_waiting > 0:

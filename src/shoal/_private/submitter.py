@@ -43,6 +43,7 @@ class TaskSpec:
     oom: dict | None = None  # why the memory monitor ended its worker, if it did
     dep_refs: dict = field(default_factory=dict)  # argument index -> ObjectRef (lineage)
     arg_losses: int = 0  # times a worker found an argument lost with its node
+    group: list | None = None  # its placement group (scheduling_strategies.placement)
 
     @property
     def key(self) -> tuple:
@@ -209,6 +210,8 @@ class Submitter:
             "res": spec.resources,
             "owner": self.rt.address, "owner_id": self.rt.worker_id,
         }
+        if spec.group is not None:
+            body["pg"] = spec.group
         if spec.fid not in sent:
             body["fn"] = len(bufs)
             bufs.append(spec.fn_bytes)

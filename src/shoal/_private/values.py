@@ -22,6 +22,9 @@ from .config import config
 from .ownership import READY, Value
 from .transport import ConnectionLost, RemoteError
 
+# A worker's get/wait that has not finished within this long tells the node it is blocked.
+BLOCK_NOTICE_S = 0.002
+
 
 class ValuesMixin:
     # -- values ---------------------------------------------------------------------------
@@ -178,6 +181,30 @@ class ValuesMixin:
     async def _gather_values(self, refs: list) -> list:
         return await asyncio.gather(*(self._value_of(r) for r in refs))
 
+    async def _gather_until_error(self, refs: list) -> list:
+        """The values of ``refs``; returns early, with None for those not there yet, as
+        soon as one is an error (``get`` raises the first failure without waiting for the
+        rest, as Ray does)."""
+        if len(refs) == 1:
+            return [await self._value_of(refs[0])]
+        tasks = [asyncio.ensure_future(self._value_of(r)) for r in refs]
+        try:
+            pending = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending,
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                if any(t.exception() is None and t.result().is_error for t in done):
+                    break
+                for t in done:
+                    if t.exception() is not None:
+                        raise t.exception()
+        finally:
+            for t in tasks:
+                if not t.done():
+                    t.cancel()
+        return [t.result() if t.done() and not t.cancelled() and t.exception() is None
+                else None for t in tasks]
+
     def _wait_owned(self, refs: list, timeout: float | None) -> list | None:
         """Wait for objects owned here without going through the I/O loop.
 
@@ -187,15 +214,18 @@ class ValuesMixin:
         """
         done = _thread.allocate_lock()  # held until the last value arrives (cheaper than Event)
         done.acquire()
-        remaining = [0]
+        remaining = [0]  # values still awaited; -1 once the waiter was woken
         values: list = [None] * len(refs)
 
         def waiter(i):
             def set_value(v):
                 values[i] = v
                 with self.refs.lock:
+                    if remaining[0] < 0:
+                        return
                     remaining[0] -= 1
-                    if remaining[0] == 0:
+                    if remaining[0] == 0 or v.is_error:  # an error ends the wait at once
+                        remaining[0] = -1
                         done.release()
             return set_value
 
@@ -206,12 +236,17 @@ class ValuesMixin:
                     return None
                 if entry.state == READY:
                     values[i] = entry.value
+                    if entry.value.is_error:  # raised without waiting for the rest
+                        remaining[0] = -1
+                        return values
                 else:
                     remaining[0] += 1
                     entry.waiters.append(waiter(i))
             if remaining[0] == 0:
                 return values
         if not done.acquire(timeout=-1 if timeout is None else timeout):
+            with self.refs.lock:
+                remaining[0] = -1
             raise exc_mod.GetTimeoutError(
                 f"Get timed out: some object(s) not ready after {timeout} s.")
         return values
@@ -219,31 +254,51 @@ class ValuesMixin:
     def get_values(self, refs: list, timeout: float | None) -> list[Value]:
         values = [self._ready_value(r) for r in refs]
         missing = [r for r, v in zip(refs, values, strict=True) if v is None]
+        if missing and any(v is not None and v.is_error for v in values):
+            return values  # a failure is raised at once, whatever else is pending
         if missing and self.mode == "driver":
             got = self._wait_owned(missing, timeout)
             if got is not None:
                 it = iter(got)
                 return [v if v is not None else next(it) for v in values]
         if missing:
-            fut = asyncio.run_coroutine_threadsafe(self._gather_values(missing), self.loop)
-            blocked = self.mode == "worker"
-            if blocked:
-                self.loop.call_soon_threadsafe(self.node_send, "worker_blocked", {})
+            coro = self._gather_until_error(missing)
+            if self.mode == "worker":
+                coro = self._blocking(coro)
+            fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
             try:
                 got = fut.result(timeout)
             except concurrent.futures.TimeoutError:
                 fut.cancel()
                 raise exc_mod.GetTimeoutError(
                     f"Get timed out: some object(s) not ready after {timeout} s.") from None
-            finally:
-                if blocked:
-                    self.loop.call_soon_threadsafe(self.node_send, "worker_unblocked", {})
             it = iter(got)
             values = [v if v is not None else next(it) for v in values]
         return values
 
+    async def _blocking(self, coro):
+        """Run ``coro`` for a worker's blocking ``get``/``wait``: if it does not finish at
+        once, the worker's node is told it is blocked, so its CPUs go to other work (the
+        subtasks it waits for) until it resumes. A value that is already there, or comes
+        back within ``BLOCK_NOTICE_S``, costs no message and lends nothing."""
+        task = asyncio.ensure_future(coro)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=BLOCK_NOTICE_S)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if done:
+            return task.result()
+        self.node_send("worker_blocked", {})
+        try:
+            return await task
+        finally:
+            self.node_send("worker_unblocked", {})
+
     def get(self, refs: list, timeout: float | None):
         values = self.get_values(refs, timeout)
+        if any(v is None for v in values):  # returned early: raise the first failure
+            values = [next(v for v in values if v is not None and v.is_error)]
         if self.dead_nodes and any(self.is_lost(v) for v in values):
             # Copies lost with their node: let the owners remake them, then read again.
             self._borrowed_cache = {k: v for k, v in self._borrowed_cache.items()
@@ -291,8 +346,10 @@ class ValuesMixin:
     def wait(self, refs: list, num_returns: int, timeout: float | None) -> tuple[list, list]:
         ready_flags = self._ready_flags(refs)
         if sum(ready_flags) < num_returns and (timeout is None or timeout > 0):
-            fut = asyncio.run_coroutine_threadsafe(
-                self._wait(refs, ready_flags, num_returns), self.loop)
+            coro = self._wait(refs, ready_flags, num_returns)
+            if self.mode == "worker":
+                coro = self._blocking(coro)
+            fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
             try:
                 ready_flags = fut.result(timeout)
             except concurrent.futures.TimeoutError:

@@ -143,5 +143,7 @@ def get_current_placement_group() -> PlacementGroup | None:
     from .._private.runtime_state import current_runtime_or_none
 
     rt = current_runtime_or_none()
-    pg = getattr(getattr(rt, "current_task", None), "placement_group", None) if rt else None
-    return pg
+    group = rt.current_group() if rt is not None else None
+    if not group:
+        return None
+    return PlacementGroup(PlacementGroupID(group[0]), group[3])

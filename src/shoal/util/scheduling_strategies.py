@@ -44,18 +44,25 @@ class PlacementGroupSchedulingStrategy:
                 "bundle": self.placement_group_bundle_index}
 
 
-def placement(opts: dict, demand: dict) -> tuple[dict, object, bool]:
-    """``(demand, strategy on the wire, in_group)`` for a task or actor with ``opts``.
+def placement(opts: dict, demand: dict) -> tuple[dict, object, list | None]:
+    """``(demand, strategy on the wire, group)`` for a task or actor with ``opts``.
 
     A placement-group strategy (or the older ``placement_group=`` option) turns the demand
     into the bundle's own resource names, so ordinary scheduling finds the bundle's node.
+    ``group`` is None outside a group, else ``[pg id bytes, bundle index, capture child
+    tasks, bundle specs]``, which the task's worker keeps as its current group. A task or
+    actor that sets no strategy of its own, called from one whose group captures child
+    tasks, runs in that group too (any bundle), as in Ray.
     """
     from .._private import placement as pl
 
     strategy = opts.get("scheduling_strategy")
+    capture = opts.get("placement_group_capture_child_tasks")
     if strategy is None and opts.get("placement_group") not in (None, "default"):
         strategy = PlacementGroupSchedulingStrategy(
-            opts["placement_group"], opts.get("placement_group_bundle_index", -1))
+            opts["placement_group"], opts.get("placement_group_bundle_index", -1), capture)
+    if strategy is None and "placement_group" not in opts:
+        strategy = _captured_by_parent()
     if isinstance(strategy, PlacementGroupSchedulingStrategy):
         pg = strategy.placement_group
         index = strategy.placement_group_bundle_index
@@ -64,8 +71,27 @@ def placement(opts: dict, demand: dict) -> tuple[dict, object, bool]:
         if index >= pg.bundle_count > 0 or index < -1:
             raise ValueError(f"placement_group_bundle_index {index} is out of range for a "
                              f"placement group of {pg.bundle_count} bundles")
-        return pl.task_demand(pg.id.hex(), index, demand), None, True
-    return demand, to_wire(strategy), False
+        if strategy.placement_group_capture_child_tasks is not None:
+            capture = strategy.placement_group_capture_child_tasks
+        group = [pg.id.binary(), index, bool(capture), list(pg.bundle_specs)]
+        return pl.task_demand(pg.id.hex(), index, demand), None, group
+    return demand, to_wire(strategy), None
+
+
+def _captured_by_parent():
+    """The strategy a child inherits from a task or actor running in a placement group
+    that captures child tasks; None otherwise (and in a driver)."""
+    from .._private.runtime_state import current_runtime_or_none
+
+    rt = current_runtime_or_none()
+    group = rt.current_group() if rt is not None else None
+    if not group or not group[2]:
+        return None
+    from .._private.ids import PlacementGroupID
+    from .placement_group import PlacementGroup
+
+    pg = PlacementGroup(PlacementGroupID(group[0]), group[3])
+    return PlacementGroupSchedulingStrategy(pg, -1, True)
 
 
 def to_wire(strategy) -> object:
