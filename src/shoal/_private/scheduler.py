@@ -176,8 +176,9 @@ class LocalScheduler:
     # -- rules ----------------------------------------------------------------------------
     @staticmethod
     def _cpu_of(lease: Lease) -> ResourceSet:
-        cpus = lease.demand.get("CPU")
-        return ResourceSet({"CPU": cpus}) if cpus else ResourceSet()
+        """The CPUs a blocked lease lends: plain ones, or its placement-group bundle's."""
+        return ResourceSet({k: v for k, v in lease.demand.to_dict().items()
+                            if k == "CPU" or k.startswith("CPU_group_")})
 
     def _release(self, lease: Lease, w: Worker | None) -> None:
         n = self.held.get(lease.owner, 0) - 1
