@@ -52,7 +52,7 @@ def test_start_head_prints_join_command(cli, head):
     out = head["out"]
     assert f"shoal start --address='127.0.0.1:{head['port']}' --token='{head['token']}'" in out
     assert "SHOAL_TOKEN" in out
-    assert 'import shoal; shoal.init(address="auto")' in out
+    assert "import shoal; shoal.init()" in out  # no address: the current cluster
     assert "shoal stop" in out and "127.0.0.1" in out
     assert f"http://127.0.0.1:{head['dashboard_port']}" in out  # the port asked for
     with open(os.path.join(head["session"], "dashboard.json")) as f:

@@ -115,7 +115,11 @@ def live_sessions() -> list[tuple[str, dict]]:
 
 
 def _latest_live() -> tuple[str, dict] | None:
-    """The session ``address="auto"`` would pick: ``session_latest`` first, then the newest."""
+    """The session ``address="auto"`` would pick: the current cluster (``shoal start
+    --head``'s), else ``session_latest``, else the newest live one."""
+    current = local_cluster.current_cluster()
+    if current is not None and (info := read_address(current.path)) is not None:
+        return current.path, info
     latest = os.path.realpath(os.path.join(config.session_root, "session_latest"))
     info = read_address(latest)
     if info is not None and pid_alive(info.get("pid")):
