@@ -240,7 +240,7 @@
         { title: "Size", cls: "num right", value: (o) => (o.object_size >= 0 ? fmt.bytes(o.object_size) : "?") },
         { title: "Reference", cls: "small", value: (o) => o.reference_type },
         { title: "Call site", value: (o) => h("span", { class: "mono" }, o.call_site || "–") },
-        { title: "Holder", value: (o) => `${o.type || "?"} ${o.pid || ""}` },
+        { title: "Holder", value: (o) => `${o.type || "?"} ${o.pid > 0 ? o.pid : ""}` },
         { title: "Node", value: (o) => h("span", { class: "mono" }, o.ip || "–") },
         { title: "Task status", value: (o) => (o.task_status ? badge(o.task_status) : "–") },
         {

@@ -371,8 +371,10 @@
       const s = JSON.stringify(actor);
       if (s === sig) return;
       sig = s;
-      let death = actor.death_cause;
-      if (death && typeof death !== "string") death = JSON.stringify(death, null, 1);
+      let death = actor.death_cause;  // Ray's ActorDeathCause: show its message
+      const ctx = death && death.actor_died_error_context;
+      if (ctx && ctx.error_message) death = ctx.error_message;
+      else if (death && typeof death !== "string") death = JSON.stringify(death, null, 1);
       info.replaceChildren(
         h("div", { class: "page-head" },
           h("h1", { class: "mono", id: "actor-class" }, actor.class_name || "actor"),
