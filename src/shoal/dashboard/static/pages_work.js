@@ -3,7 +3,7 @@
 
 (() => {
   const shoal = window.shoal;
-  const { h, setText, debounce, fmt, short, idSpan, idLink, badge, TASK_STATES, ACTOR_STATES,
+  const { h, setText, debounce, fmt, short, distinctId, idSpan, idLink, badge, TASK_STATES, ACTOR_STATES,
     api, dataTable, pageHead, field, logsHref, props, notFound, byIdIn, logViewer } = shoal;
 
   // ---------------------------------------------------------------------------------------
@@ -47,7 +47,7 @@
       onRowClick: (t) => { window.location.hash = `#/tasks/${t.task_id}`; },
       empty: "No tasks match.",
       columns: [
-        { title: "Task", value: (t) => idLink(t.task_id, `#/tasks/${t.task_id}`, 12) },
+        { title: "Task", value: (t) => idLink(t.task_id, `#/tasks/${t.task_id}`, distinctId) },
         { title: "Name", value: (t) => h("span", { class: "mono" }, t.name || "–") },
         { title: "State", value: (t) => badge(t.state) },
         { title: "Type", cls: "small", value: (t) => t.type },
@@ -157,7 +157,7 @@
       sig = s;
       body.replaceChildren(renderTask(task));
     }
-    return { el, refresh, title: `Task ${short(tid)}` };
+    return { el, refresh, title: `Task ${distinctId(tid)}` };
   }
 
   function renderTask(t) {
