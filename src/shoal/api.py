@@ -18,6 +18,7 @@ from typing import Any
 from . import exceptions
 from ._private import local_cluster
 from ._private import options as opt_mod
+from ._private.config import config
 from ._private.core import CoreRuntime
 from ._private.runtime_state import current_runtime_or_none, set_runtime
 from ._private.session import Session
@@ -79,8 +80,11 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
     """Connect this process to a cluster, starting a local one if there is none.
 
     ``address=None`` joins the cluster named by ``SHOAL_ADDRESS`` (or ``RAY_ADDRESS``) if set,
-    and otherwise starts a new local cluster that lives as long as this process.
-    ``address="auto"`` joins the newest running cluster on this machine.
+    else the one ``shoal start --head`` started on this machine (the current cluster), and
+    otherwise starts a new local cluster that lives as long as this process.
+    ``address="auto"`` joins the current cluster, else the newest running one on this
+    machine; ``"local"`` always starts a new one. Joining a cluster that runs another shoal
+    or Python version raises RuntimeError ("Version mismatch: ...").
     """
     global _local_head
     unknown = {k for k in kwargs if not k.startswith("_")}
@@ -102,9 +106,8 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
             _configure_logging(logging_level, logging_format)
         if log_to_driver is not None:
             os.environ["SHOAL_LOG_TO_DRIVER"] = "1" if log_to_driver else "0"
-        if address is None:
-            address = os.environ.get("SHOAL_ADDRESS") or os.environ.get("RAY_ADDRESS") or None
-        if address is None or address == "local":
+        sess = _find_session(address, _temp_dir)
+        if sess is None:
             head = local_cluster.start_head(
                 num_cpus=num_cpus, num_gpus=num_gpus, resources=resources,
                 object_store_memory=object_store_memory, include_dashboard=include_dashboard,
@@ -119,11 +122,7 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
             if num_cpus is not None or num_gpus is not None or resources is not None:
                 raise ValueError("When connecting to an existing cluster, num_cpus, num_gpus "
                                  "and resources must not be provided.")
-            sess = _find_session(address)
-            import json
-
-            with open(os.path.join(sess.path, "address.json")) as f:
-                info = json.load(f)
+            info = _joined_session_info(sess)
             node_address = info["node_address"]
         try:
             rt = CoreRuntime(
@@ -167,7 +166,22 @@ def _anonymous_namespace() -> str:
     return str(uuid.uuid4())
 
 
-def _find_session(address: str) -> Session:
+def _find_session(address: str | None, temp_dir: str | None = None) -> Session | None:
+    """The session of the cluster ``init(address)`` joins; None to start an embedded one.
+
+    As Ray: ``None`` and ``"auto"`` take ``SHOAL_ADDRESS`` (or ``RAY_ADDRESS``) if set, then
+    the current cluster that ``shoal start --head`` recorded under the session root (or
+    ``temp_dir``); ``None`` falls back to an embedded cluster, ``"auto"`` to the newest
+    live session of this machine. ``"local"`` always starts an embedded cluster.
+    """
+    if address in (None, "auto"):
+        address = os.environ.get("SHOAL_ADDRESS") or os.environ.get("RAY_ADDRESS") or address
+    if address in (None, "auto"):
+        sess = local_cluster.current_cluster(temp_dir)
+        if sess is not None or address is None:
+            return sess
+    if address == "local":
+        return None
     if address == "auto":
         sess = local_cluster.find_local_session()
         if sess is None:
@@ -191,6 +205,26 @@ def _find_session(address: str) -> Session:
             f"runs on this machine. Start one with `shoal start --address={address}` (or "
             "`shoal start --head` to start a cluster here).")
     return sess
+
+
+def _joined_session_info(sess: Session) -> dict:
+    """The address.json of a running cluster's session, after checking that the cluster runs
+    this process's shoal and Python versions; its shared-memory directory becomes ours."""
+    import json
+
+    try:
+        with open(os.path.join(sess.path, "address.json")) as f:
+            info = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"the shoal session {sess.path} has no running node "
+                              f"(address.json: {e})") from None
+    local_cluster.check_version(info, f"node {info.get('node_ip') or '127.0.0.1'}")
+    shm = info.get("shm_dir")
+    if shm and shm != config.shm_dir:  # `shoal start --plasma-directory`
+        os.environ["SHOAL_SHM_DIR"] = shm
+    log.info("Connecting to existing shoal cluster at address: %s...",
+             info.get("head_address") or info.get("node_address"))
+    return info
 
 
 def _context() -> ShoalContext:

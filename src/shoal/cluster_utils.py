@@ -81,6 +81,8 @@ class Cluster:
         self._token: str | None = None
         self._address: str | None = None
         self.connected = False
+        if connect and not initialize_head:
+            raise RuntimeError("Cannot connect to uninitialized cluster.")
         if initialize_head:
             self.add_node(**(head_node_args or {}))
             if connect:
@@ -88,9 +90,13 @@ class Cluster:
 
     # -- nodes ----------------------------------------------------------------------------
     @property
-    def address(self) -> str:
-        if self._address is None:
-            raise RuntimeError("the cluster has no head node yet")
+    def address(self) -> str | None:
+        """The head's ``HOST:PORT``; None until the head node is added (as in Ray)."""
+        return self._address
+
+    @property
+    def gcs_address(self) -> str | None:
+        """Ray's other name for :attr:`address`."""
         return self._address
 
     def list_all_nodes(self) -> list[Node]:
@@ -125,7 +131,7 @@ class Cluster:
         if is_head:
             cmd += ["--head", "--port", str(_free_port(ip))]
         else:
-            cmd += ["--port", "0", "--head-address", self.address]
+            cmd += ["--port", "0", "--head-address", self._address]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 start_new_session=True, close_fds=True)
         try:
@@ -199,6 +205,9 @@ class Cluster:
         """Make this process a driver of the cluster (through the head node)."""
         import shoal
 
+        if self.head_node is None:
+            raise RuntimeError("Cannot connect to uninitialized cluster: add the head node "
+                               "first (Cluster(initialize_head=True) or add_node()).")
         ctx = shoal.init(address=self.head_node.session.path, namespace=namespace, **kwargs)
         self.connected = True
         return ctx

@@ -52,7 +52,7 @@ def test_start_head_prints_join_command(cli, head):
     out = head["out"]
     assert f"shoal start --address='127.0.0.1:{head['port']}' --token='{head['token']}'" in out
     assert "SHOAL_TOKEN" in out
-    assert 'import shoal; shoal.init(address="auto")' in out
+    assert "import shoal; shoal.init()" in out  # no address: the current cluster
     assert "shoal stop" in out and "127.0.0.1" in out
     assert f"http://127.0.0.1:{head['dashboard_port']}" in out  # the port asked for
     with open(os.path.join(head["session"], "dashboard.json")) as f:
@@ -495,7 +495,8 @@ def test_head_restarted_on_its_session_keeps_detached_actors(cli):
                      "import time\n"
                      "import shoal.util.state as st\n"
                      "for _ in range(100):\n"
-                     "    got = [(a['state'], a['death_cause'])\n"
+                     "    got = [(a['state'], (a['death_cause'] or {}).get(\n"
+                     "            'actor_died_error_context', {}).get('error_message'))\n"
                      "           for a in st.list_actors(detail=True) if a['name'] == 'kept']\n"
                      "    if got and got[0][0] == 'DEAD':\n"
                      "        break\n"

@@ -509,3 +509,56 @@ def test_every_page_renders(cluster, browser):
     css(driver, "#overview-nodes tr[data-node-id]")
     assert console_errors(driver) == []
     del big
+
+
+# -- ids that tell rows apart; actor calls' node and worker ---------------------------------
+def _cells(row) -> list[str]:
+    return [td.text for td in row.find_elements(By.CSS_SELECTOR, "td")]
+
+
+def test_tables_show_the_part_of_ids_that_differs_and_actor_calls_place(cluster, browser):
+    shoal, url, driver = cluster["shoal"], cluster["url"], browser
+
+    @shoal.remote
+    def same_prefix(i):
+        return i
+
+    @shoal.remote
+    class Placed:
+        def where(self):
+            ctx = shoal.get_runtime_context()
+            return ctx.get_node_id(), ctx.get_worker_id()
+
+    assert shoal.get([same_prefix.remote(i) for i in range(5)]) == list(range(5))
+    placed = Placed.remote()
+    node_id, worker_id = shoal.get(placed.where.remote())
+    kept = [shoal.put(f"kept-{i}") for i in range(4)]
+
+    go(driver, url, "/tasks?name=same_prefix", "page-tasks")
+    rows = '#tasks-table tr[data-name="same_prefix"]'
+    waiter(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, rows)) == 5)
+    shown = {}
+    for row in driver.find_elements(By.CSS_SELECTOR, rows):
+        tid, text = row.get_attribute("data-task-id"), _cells(row)[0]
+        # The first characters (whose), then the counter that differs from row to row.
+        assert text.startswith(tid[:4]) and text.endswith(tid[-8:]), (tid, text)
+        shown[tid] = text
+    assert len(set(shown.values())) == 5
+
+    go(driver, url, "/tasks?name=Placed.where", "page-tasks")
+    row = css(driver, '#tasks-table tr[data-name="Placed.where"]')
+    headers = [th.text.strip().lower()
+               for th in driver.find_elements(By.CSS_SELECTOR, "#tasks-table th")]
+    cells = dict(zip(headers, _cells(row), strict=False))
+    assert cells["node"] not in ("", "–") and cells["worker"] not in ("", "–")
+    assert node_id.startswith(cells["node"]) and worker_id.startswith(cells["worker"])
+
+    driver.find_element(By.ID, "nav-objects").click()
+    texts = set()
+    for ref in kept:
+        oid = ref.hex()
+        text = _cells(css(driver, f'#objects-table tr[data-object-id="{oid}"]'))[0]
+        assert text.startswith(oid[:4]) and text.endswith(oid[-8:]), (oid, text)
+        texts.add(text)
+    assert len(texts) == 4
+    assert console_errors(driver) == []

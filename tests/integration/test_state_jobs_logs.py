@@ -11,12 +11,13 @@ from tests.conftest import wait_for_condition
 
 
 def test_list_jobs_shows_this_driver(shoal_cluster):
-    jobs = state.list_jobs()
+    jobs = state.list_jobs(detail=True)  # the times are detail columns, as in Ray
     mine = [j for j in jobs if j["driver_info"]["pid"] == str(os.getpid())]
     assert len(mine) == 1 and mine[0]["status"] == "RUNNING"
     assert mine[0]["job_id"] == shoal_cluster.get_runtime_context().get_job_id()
     assert mine[0]["start_time"] > 0 and mine[0]["end_time"] is None
-    assert state.list_jobs(filters=[("status", "=", "SUCCEEDED")], limit=10) == [
+    assert state.list_jobs()[0]["start_time"] is None  # not without detail
+    assert state.list_jobs(filters=[("status", "=", "SUCCEEDED")], limit=10, detail=True) == [
         j for j in jobs if j["status"] == "SUCCEEDED"][:10]
     with pytest.raises(ValueError, match="cannot filter on 'nope'"):
         state.list_jobs(filters=[("nope", "=", "x")])

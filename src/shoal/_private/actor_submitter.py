@@ -53,6 +53,7 @@ class ActorQueue:
         self.count = 0  # calls made and not finished, for max_pending_calls
         self.in_transit = 0  # calls handed to the loop and not yet queued here
         self.lock = threading.RLock()
+        self.where: tuple = (None, None, None)  # the actor's worker id, node id, pid
 
 
 class ActorSubmitter:
@@ -81,7 +82,7 @@ class ActorSubmitter:
                 return False
             body, bufs = self._body(call)
             call.attempt += 1
-            self.rt.task_events.running(call.task_id, call.attempt)
+            self.rt.task_events.running(call.task_id, call.attempt, *q.where)
             call.conn = conn
             q.inflight[call.task_id] = call
             conn.request_from_thread("actor_call", body, bufs,
@@ -152,7 +153,9 @@ class ActorSubmitter:
                     f"The actor {q.actor_id.hex()} is dead: {info['death_cause']}",
                     actor_id=q.actor_id.hex())
             else:
-                q.conn = await self.rt.peer(info["address"])
+                conn = await self.rt.peer(info["address"])
+                q.where = (info.get("worker_id"), info.get("node_id"), info.get("pid"))
+                q.conn = conn
                 q.incarnation = info["incarnation"]
         except (ConnectionLost, RemoteError, OSError) as e:
             if self.rt.shutting_down:
@@ -179,7 +182,7 @@ class ActorSubmitter:
     def _send(self, q: ActorQueue, call: ActorCall) -> None:
         body, bufs = self._body(call)
         call.attempt += 1
-        self.rt.task_events.running(call.task_id, call.attempt)
+        self.rt.task_events.running(call.task_id, call.attempt, *q.where)
         call.conn = q.conn
         q.inflight[call.task_id] = call
         try:

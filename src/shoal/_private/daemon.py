@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -17,8 +18,8 @@ import signal
 import sys
 
 from ..dashboard import server
+from . import local_cluster, transport
 from . import session as session_mod
-from . import transport
 from .aio import spawn
 from .config import config
 from .head import ControlStore
@@ -132,8 +133,11 @@ async def run(args) -> None:
         try:
             srv = await serve_tcp(args.ip, args.port or 0, handler, token)
         except OSError as e:
-            raise StartError(f"cannot listen on {args.ip}:{args.port}: "
-                             f"{e.strerror or e} (is the port already in use?)") from None
+            why = e.strerror or str(e)
+            if e.errno == errno.EADDRINUSE:
+                why += (" (is a shoal cluster already running there? `shoal stop` stops "
+                        "this machine's; or pass another --port)")
+            raise StartError(f"cannot listen on {args.ip}:{args.port}: {why}") from None
         servers.append(srv)
         tcp = f"{args.ip}:{srv.sockets[0].getsockname()[1]}"
     node_addr = transport.join_address(tcp, unix_path)
@@ -177,7 +181,8 @@ async def run(args) -> None:
         spawn(store.monitor(config.node_dead_timeout_s, config.heartbeat_interval_s / 2))
     info = {"node_address": node_addr, "head_address": head_address, "pid": os.getpid(),
             "node_id": node_id.hex(), "node_ip": args.ip, "is_head": args.head,
-            "webui_url": server.url_of(dash_sock, args.ip) if dash_sock else None}
+            "webui_url": server.url_of(dash_sock, args.ip) if dash_sock else None,
+            "shm_dir": config.shm_dir, **local_cluster.version_info()}
     sess.write_address(info)
     print("READY " + json.dumps(info), flush=True)
     runner = None

@@ -35,6 +35,9 @@ class NodeEntry:
     is_head: bool = False
     last_seen: float = field(default_factory=time.monotonic)
     conn: Connection | None = None
+    start_time: float = field(default_factory=time.time)
+    end_time: float | None = None
+    death: str | None = None  # why it was declared dead
 
     def public(self) -> dict:
         return {
@@ -45,6 +48,9 @@ class NodeEntry:
             "available": self.available,
             "alive": self.alive,
             "is_head": self.is_head,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "death": self.death,
         }
 
 
@@ -162,6 +168,7 @@ class ControlStore:
         log.warning("node %s is dead: %s", node_id.hex()[:12], why)
         entry.alive = False
         entry.available = {}
+        entry.end_time, entry.death = time.time(), why
         self.actors.node_links.pop(node_id, None)
         if entry.conn is not None:
             entry.conn.close()
@@ -229,9 +236,10 @@ class ControlStore:
             raise LookupError(f"node {node_id.hex()} is not alive in this cluster")
         return await link.ask(kind, body)
 
-    async def _answer_fan_out(self, conn: Connection, req_id: int, kind: str) -> None:
-        if kind == "list_tasks":
-            conn.reply(req_id, {"nodes": await self.task_answers()})
+    async def _answer_fan_out(self, conn: Connection, req_id: int, kind: str,
+                              body: dict | None = None) -> None:
+        if kind == "list_tasks":  # ``body``: a query (task_events.select), e.g. limit 0
+            conn.reply(req_id, {"nodes": await self.task_answers(body or None)})
         else:
             conn.reply(req_id, {"nodes": await self.fan_out(kind)})
 
@@ -370,7 +378,7 @@ class ControlStore:
             self.reattach(conn, body)
             conn.reply(req_id, {"ok": True})
         elif kind in ("memory_summary", "list_tasks", "list_logs"):
-            spawn(self._answer_fan_out(conn, req_id, kind))
+            spawn(self._answer_fan_out(conn, req_id, kind, body))
         elif kind == "nodes_info":  # every node's node_info (a node answers its own)
             spawn(self._answer_fan_out(conn, req_id, "node_info"))
         elif kind == "read_log":

@@ -9,6 +9,7 @@ within ``object_store_full_timeout_s``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import logging
 import os
@@ -142,7 +143,13 @@ class NodeStore:
             self.free(path)
         for path in glob.glob(os.path.join(config.shm_dir, f"shoal-{session_tag}-*")):
             object_store.unlink_segment(path)
-        shutil.rmtree(self.spill_dir, ignore_errors=True)
+        if config.spill_dir:  # a directory given by the user: only this session's files
+            for path in glob.glob(os.path.join(glob.escape(self.spill_dir),
+                                               f"shoal-{glob.escape(session_tag)}-*")):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        else:
+            shutil.rmtree(self.spill_dir, ignore_errors=True)
 
     def handle(self, conn, kind: str, body, req_id: int) -> bool:
         if kind == "reserve":

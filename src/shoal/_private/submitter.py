@@ -64,6 +64,7 @@ class LeasedWorker:
     inflight: int = 0
     oom: dict | None = None  # set when the memory monitor ends this worker
     dead: bool = False
+    pid: int | None = None
 
 
 @dataclass
@@ -184,7 +185,8 @@ class Submitter:
             raise
         ks.requesting -= 1
         lw = LeasedWorker(body["lease_id"], body["worker_id"], body["address"],
-                          body.get("gpu_ids") or [], conn, node_conn, body.get("node_id"))
+                          body.get("gpu_ids") or [], conn, node_conn, body.get("node_id"),
+                          pid=body.get("pid"))
         if conn.closed:
             self._return(lw, kill=True)
         else:
@@ -218,7 +220,8 @@ class Submitter:
             sent.add(spec.fid)
         spec.worker = lw
         spec.attempt += 1
-        self.rt.task_events.running(spec.task_id, spec.attempt, lw.worker_id, lw.node_id)
+        self.rt.task_events.running(spec.task_id, spec.attempt, lw.worker_id, lw.node_id,
+                                    lw.pid)
         lw.inflight += 1
         self.running[spec.task_id] = spec
         try:

@@ -32,19 +32,20 @@ class TaskEvents:
         rec = {"task_id": task_id, "name": name, "job_id": job_id, "actor_id": actor_id,
                "state": PENDING_ARGS if waits_for_args else PENDING_NODE,
                "attempt": 0, "submitted": time.time(), "start": None, "end": None,
-               "node_id": None, "worker_id": None, "error_type": None, "error": None,
-               "parent": parent}
+               "node_id": None, "worker_id": None, "worker_pid": None, "error_type": None,
+               "error": None, "parent": parent}
         with self.lock:
             self.tasks[task_id] = rec
             while len(self.tasks) > self.limit:
                 self.tasks.popitem(last=False)
                 self.dropped += 1
 
-    def running(self, task_id: bytes, attempt: int, worker_id=None, node_id=None) -> None:
+    def running(self, task_id: bytes, attempt: int, worker_id=None, node_id=None,
+                pid=None) -> None:
         rec = self.tasks.get(task_id)
         if rec is not None:
             rec["state"], rec["attempt"], rec["start"] = RUNNING, attempt, time.time()
-            rec["worker_id"], rec["node_id"] = worker_id, node_id
+            rec["worker_id"], rec["node_id"], rec["worker_pid"] = worker_id, node_id, pid
 
     def ready(self, task_id: bytes) -> None:
         rec = self.tasks.get(task_id)

@@ -12,6 +12,7 @@ import json
 
 import click
 
+from .._private import state_schema
 from ..util import state
 from .status import format_bytes
 
@@ -43,6 +44,9 @@ def list_cmd(ctx, resource, fmt, limit, filters, detail, address) -> None:
         raise click.ClickException(str(e)) from None
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--filter") from None
+    if not detail:  # as `ray list`: the columns shown without --detail
+        shown = state_schema.columns(resource.replace("-", "_"), False)
+        rows = [{k: r.get(k) for k in shown} for r in rows]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
     elif rows:

@@ -68,9 +68,9 @@ def summary_line(rows: list[dict]) -> str:
     seen: dict[str, dict] = {}
     for r in rows:
         seen.setdefault(r["object_id"], r)
-    shm = sum(r["object_size"] or 0 for r in seen.values()
+    shm = sum(max(r["object_size"], 0) for r in seen.values()
               if r["in_shared_memory"] and not r["spilled"])
-    spilled = sum(r["object_size"] or 0 for r in seen.values() if r["spilled"])
+    spilled = sum(max(r["object_size"], 0) for r in seen.values() if r["spilled"])
     n = len(seen)
     return (f"{n} object{'' if n == 1 else 's'}, {format_bytes(shm)} in shared memory, "
             f"{format_bytes(spilled)} spilled")
@@ -120,13 +120,13 @@ def _table(rows: list[dict], limit: int) -> list[str]:
 
 
 def _cells(r: dict) -> tuple:
-    size = "?" if r["object_size"] is None else format_bytes(r["object_size"])
+    size = "?" if r["object_size"] < 0 else format_bytes(r["object_size"])
     return (r["object_id"], size, r["reference_type"], r["call_site"] or "-",
-            "-" if r["pid"] is None else r["pid"], r["type"] or "-", _where(r))
+            "-" if r["pid"] < 0 else r["pid"], r["type"] or "-", _where(r))
 
 
 def _where(r: dict) -> str:
-    if r["task_status"] == "PENDING":
+    if r["task_status"] not in ("FINISHED", "NIL"):
         return "pending"
     if r["in_shared_memory"] is None:
         return "unknown"

@@ -61,13 +61,51 @@ DEFAULT_PORT = 6379
                    "drivers reconnect.")
 @click.option("--block", is_flag=True,
               help="Stay in the foreground until the daemon exits; Ctrl-C stops it.")
+@click.option("--temp-dir", default=None, type=click.Path(file_okay=False),
+              help="The root of this node's session directories (instead of "
+                   "SHOAL_SESSION_ROOT, default /tmp/shoal); the head's current-cluster "
+                   "record goes there too, so drivers and `shoal stop` need "
+                   "SHOAL_SESSION_ROOT set to it.")
+@click.option("--object-spilling-directory", default=None, type=click.Path(file_okay=False),
+              help="Where this node spills objects when its store is full (default: the "
+                   "session's spill/ directory).")
+@click.option("--plasma-directory", default=None,
+              type=click.Path(exists=True, file_okay=False, writable=True),
+              help="The directory (a tmpfs, default /dev/shm) holding this node's "
+                   "shared-memory objects.")
+@click.option("--disable-usage-stats", is_flag=True,
+              help="Accepted for Ray's scripts; ignored: shoal collects no usage statistics.")
+@click.option("--min-worker-port", type=click.IntRange(0, 65535), default=None,
+              help="Accepted for Ray's scripts; ignored: workers listen on Unix sockets and "
+                   "any free TCP port.")
+@click.option("--max-worker-port", type=click.IntRange(0, 65535), default=None,
+              help="Accepted for Ray's scripts; ignored (see --min-worker-port).")
+@click.option("--ray-client-server-port", type=click.IntRange(0, 65535), default=None,
+              help="Accepted for Ray's scripts; ignored: there is no Ray client server "
+                   "(drivers run on a node of the cluster).")
+@click.option("--metrics-export-port", type=click.IntRange(0, 65535), default=None,
+              help="Accepted for Ray's scripts; ignored: metrics are served at the "
+                   "dashboard's /metrics.")
+@click.option("--log-style", type=click.Choice(["auto", "record", "pretty"]), default=None,
+              help="Accepted for Ray's scripts; ignored: the output is plain text.")
+@click.option("--log-color", type=click.Choice(["auto", "false", "true"]), default=None,
+              help="Accepted for Ray's scripts; ignored: the output has no colours.")
 def start(head, address, token, port, node_ip_address, num_cpus, num_gpus, resources, memory,
           object_store_memory, dashboard_host, dashboard_port, include_dashboard, session_dir,
-          block):
-    """Start shoal on this machine: a new cluster's head, or a node joining a cluster."""
+          block, temp_dir, object_spilling_directory, plasma_directory, **ignored):
+    """Start shoal on this machine: a new cluster's head, or a node joining a cluster.
+
+    Ray's flags --disable-usage-stats, --min-worker-port, --max-worker-port,
+    --ray-client-server-port, --metrics-export-port, --log-style and --log-color are
+    accepted and ignored (see each one's help).
+    """
     if head == bool(address):
         raise click.UsageError("Pass either --head (start a cluster) or --address HOST:PORT "
                                "(join one).")
+    if ignored.get("max_worker_port") is not None and ignored.get("min_worker_port") is None:
+        raise click.UsageError("If --max-worker-port is set, --min-worker-port must also "
+                               "be set.")
+    _use_directories(temp_dir, object_spilling_directory, plasma_directory)
     node_args = _node_args(num_cpus, num_gpus, _parse_resources(resources), memory,
                            object_store_memory)
     if head:
@@ -75,7 +113,10 @@ def start(head, address, token, port, node_ip_address, num_cpus, num_gpus, resou
         port = DEFAULT_PORT if port is None else port
         dashboard = {"dashboard_host": dashboard_host, "dashboard_port": dashboard_port,
                      "include_dashboard": include_dashboard}
+        if session_dir is None:
+            _refuse_running_head(ip, port)
         proc, sess, info = _start_head(ip, port, node_args, dashboard, session_dir)
+        _record_current(sess, info)
         _print_head_started(info, sess.read_token().decode())
     else:
         host, head_port = _split_address(address)
@@ -84,7 +125,58 @@ def start(head, address, token, port, node_ip_address, num_cpus, num_gpus, resou
         proc, sess, info = _join(address, token, ip, port or 0, node_args)
         _print_node_joined(info, address)
     if block:
-        _block(proc)
+        try:
+            _block(proc)
+        finally:
+            if head:
+                local_cluster.clear_current_cluster(session_path=sess.path)
+
+
+def _use_directories(temp_dir, spill_dir, shm_dir) -> None:
+    """Ray's directory flags as shoal's settings, for this command and the daemon it
+    starts (which inherits the environment)."""
+    if temp_dir:
+        temp_dir = os.path.abspath(temp_dir)
+        try:
+            os.makedirs(temp_dir, exist_ok=True)
+        except OSError as e:
+            raise click.BadParameter(f"cannot create {temp_dir}: {e.strerror}",
+                                     param_hint="--temp-dir") from None
+        os.environ["SHOAL_SESSION_ROOT"] = temp_dir
+    if spill_dir:
+        os.environ["SHOAL_SPILL_DIR"] = os.path.abspath(spill_dir)
+    if shm_dir:
+        os.environ["SHOAL_SHM_DIR"] = os.path.abspath(shm_dir)
+
+
+def _refuse_running_head(ip: str, port: int) -> None:
+    """As Ray: a head of this machine already listening at ``ip:port`` fails the start,
+    saying so (a port taken by anything else fails in the daemon, naming the port)."""
+    if port == 0:
+        return
+    sess = find_session_for_head(f"{ip}:{port}")
+    if sess is not None and (state.read_address(sess.path) or {}).get("is_head"):
+        raise click.ClickException(
+            f"shoal is trying to start at {ip}:{port}, but is already running at "
+            f"{ip}:{port} (port {port} is in use by the head of {sess.path}). Please specify "
+            "a different port using the `--port` flag of `shoal start`, or stop the running "
+            "cluster with `shoal stop`.")
+
+
+def _record_current(sess: Session, info: dict) -> None:
+    """Make this head the machine's current cluster, as ``ray start --head`` does."""
+    previous = local_cluster.current_cluster()
+    if previous is not None and previous.path != sess.path:
+        old = (state.read_address(previous.path) or {}).get("head_address")
+        click.echo(f"Overwriting previous shoal address ({old}). Running shoal.init() on "
+                   f"this node will now connect to the new instance at "
+                   f"{info['head_address']}. To override this behavior, pass "
+                   f"address={old!r} to shoal.init().")
+    try:
+        local_cluster.record_current_cluster(sess.path, info)
+    except OSError as e:
+        click.echo(f"Could not record the current cluster in {config.session_root}: "
+                   f"{e.strerror}; pass its address to shoal.init().", err=True)
 
 
 # -- arguments ---------------------------------------------------------------------------
@@ -275,7 +367,10 @@ def _print_head_started(info: dict, token: str) -> None:
         click.echo("  The dashboard (the cluster token is also its password):")
         click.echo(f"    {info['webui_url']}\n")
     click.echo("  To connect to this shoal cluster from Python on this machine:")
-    click.echo('    import shoal; shoal.init(address="auto")\n')
+    click.echo("    import shoal; shoal.init()")
+    if os.environ.get("SHOAL_SESSION_ROOT") and config.session_root != "/tmp/shoal":
+        click.echo(f"  with SHOAL_SESSION_ROOT={config.session_root} in its environment")
+    click.echo("")
     click.echo("  To terminate the shoal runtime, run")
     click.echo("    shoal stop")
 

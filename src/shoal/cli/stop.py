@@ -4,8 +4,10 @@ Each session under the session root whose daemon runs gets SIGTERM (its daemon t
 its workers and unlinks its shared-memory segments); a daemon still running after the grace
 period, or every one with ``--force``, gets SIGKILL. Then daemons and workers of those
 sessions that are still around (e.g. workers of a killed daemon) are stopped too, and the
-``shoal-<tag>-*`` segments those sessions left in ``/dev/shm`` are removed. Only sessions
-under ``SHOAL_SESSION_ROOT`` (default ``/tmp/shoal``) are touched.
+``shoal-<tag>-*`` segments those sessions left in ``/dev/shm`` (or the directory a node's
+``--plasma-directory`` named) are removed, and so is the current-cluster record that
+``shoal start --head`` wrote. Only sessions under ``SHOAL_SESSION_ROOT`` (default
+``/tmp/shoal``) are touched.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 import click
 import psutil
 
+from .._private import local_cluster
 from .._private.config import config
 from .._private.session import Session
 from ..util import state
@@ -41,6 +44,7 @@ def stop(force: bool, grace_period: float) -> None:
         busy = {_session_of(p, p.info["cmdline"] or []) for p in _leftovers(set(sessions))}
         sessions = [s for s in sessions if s not in busy]
     removed = _remove_segments(sessions)
+    local_cluster.clear_current_cluster()  # as `ray stop` resets ray_current_cluster
     if stopped:
         click.echo(f"Stopped {stopped} shoal process{'es' if stopped != 1 else ''}.")
     else:
@@ -141,7 +145,8 @@ def _remove_segments(sessions: list[str]) -> int:
     removed = 0
     for path in sessions:
         tag = Session(path).tag
-        for seg in glob.glob(os.path.join(config.shm_dir, f"shoal-{glob.escape(tag)}-*")):
+        shm_dir = (state.read_address(path) or {}).get("shm_dir") or config.shm_dir
+        for seg in glob.glob(os.path.join(glob.escape(shm_dir), f"shoal-{glob.escape(tag)}-*")):
             try:
                 os.unlink(seg)
                 removed += 1

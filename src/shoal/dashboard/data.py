@@ -66,7 +66,8 @@ class ClusterData:
 
     async def workers(self) -> list[dict]:
         return rows.worker_rows(await self.store.fan_out("node_info"),
-                                await self.store.fan_out("list_logs"), self.store.job_list())
+                                await self.store.fan_out("list_logs"), self.store.job_list(),
+                                await self.store.task_answers({"limit": 0}))
 
     def jobs(self) -> list[dict]:
         return [rows.job_row(j) for j in self.store.job_list()]

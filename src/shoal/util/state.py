@@ -47,9 +47,12 @@ from .._private.state_rows import (  # noqa: F401 - reference types re-exported
     _pg_row,
     _process_type,
     _select,
+    actor_summary,
     job_row,
     object_rows,
+    object_summary,
     task_rows,
+    task_summary,
     worker_rows,
 )
 
@@ -115,7 +118,11 @@ def live_sessions() -> list[tuple[str, dict]]:
 
 
 def _latest_live() -> tuple[str, dict] | None:
-    """The session ``address="auto"`` would pick: ``session_latest`` first, then the newest."""
+    """The session ``address="auto"`` would pick: the current cluster (``shoal start
+    --head``'s), else ``session_latest``, else the newest live one."""
+    current = local_cluster.current_cluster()
+    if current is not None and (info := read_address(current.path)) is not None:
+        return current.path, info
     latest = os.path.realpath(os.path.join(config.session_root, "session_latest"))
     info = read_address(latest)
     if info is not None and pid_alive(info.get("pid")):
@@ -200,7 +207,7 @@ def list_nodes(address: str | None = None, filters: list[tuple] | None = None,
     """
     rows = [_node_row(n) for n in head_request("get_nodes", address=address,
                                                timeout=timeout)["nodes"]]
-    return _select(rows, filters, limit, None if detail else _NODE_FIELDS)
+    return _select(rows, filters, limit, "nodes", detail)
 
 
 def list_actors(address: str | None = None, filters: list[tuple] | None = None,
@@ -213,7 +220,7 @@ def list_actors(address: str | None = None, filters: list[tuple] | None = None,
     """
     rows = [_actor_row(a) for a in head_request("list_actors", address=address,
                                                 timeout=timeout)["actors"]]
-    return _select(rows, filters, limit, None if detail else _ACTOR_FIELDS)
+    return _select(rows, filters, limit, "actors", detail)
 
 
 def list_placement_groups(address: str | None = None, filters: list[tuple] | None = None,
@@ -224,7 +231,7 @@ def list_placement_groups(address: str | None = None, filters: list[tuple] | Non
     ``PlacementGroupState`` fields); ``detail`` adds the bundles and their nodes."""
     rows = [_pg_row(g) for g in head_request("pg_table", address=address,
                                              timeout=timeout)["groups"]]
-    return _select(rows, filters, limit, None if detail else _PG_FIELDS)
+    return _select(rows, filters, limit, "placement_groups", detail)
 
 
 # -- objects -------------------------------------------------------------------------------
@@ -244,13 +251,14 @@ def list_objects(address: str | None = None, filters: list[tuple] | None = None,
     ``reference_type`` says why the object is alive, as ``ray memory`` does:
     ``USED_BY_PENDING_TASK`` (an argument of a task not finished), ``LOCAL_REFERENCE`` (a
     ref held in the process), ``CAPTURED_IN_OBJECT`` (the value of another object holds a
-    ref to it), ``BORROWED`` (a borrower's row, or an owner's whose only holders are
-    borrowers elsewhere), ``PINNED_IN_MEMORY`` (no ref remains but a value read from the
-    store is still in use). Arguments as :func:`list_nodes`; ``detail`` adds ``spilled``,
-    ``in_shared_memory``, ``owner_address`` and ``store_node_id``.
+    ref to it; a borrower's row too), ``PINNED_IN_MEMORY`` (no ref remains but a value
+    read from the store is still in use), ``UNKNOWN_STATUS`` (an owner's row whose only
+    holders are borrowers elsewhere). Arguments as :func:`list_nodes`; ``detail`` adds
+    shoal's ``node_id``, ``borrower``, ``actor_id``, ``spilled``, ``in_shared_memory``,
+    ``owner_address`` and ``store_node_id``.
     """
     rows = object_rows(memory_summary(address, timeout))
-    return _select(rows, filters, limit, None if detail else _OBJECT_FIELDS)
+    return _select(rows, filters, limit, "objects", detail)
 
 
 def summarize_objects(address: str | None = None, timeout: float = 30.0,
@@ -260,31 +268,7 @@ def summarize_objects(address: str | None = None, timeout: float = 30.0,
 
     Each object counts once (its size too), however many processes hold a ref to it.
     """
-    rows = object_rows(memory_summary(address, timeout))
-    groups: dict[str, dict] = {}
-    seen: set[str] = set()
-    for r in rows:
-        g = groups.setdefault(r["call_site"], {
-            "total_objects": 0, "total_size_mb": 0.0, "total_num_workers": set(),
-            "total_num_nodes": set(), "task_state_counts": {}, "ref_type_counts": {}})
-        if r["object_id"] not in seen:
-            seen.add(r["object_id"])
-            g["total_objects"] += 1
-            g["total_size_mb"] += (r["object_size"] or 0) / 2**20
-            status = r["task_status"] or "NIL"
-            g["task_state_counts"][status] = g["task_state_counts"].get(status, 0) + 1
-        if r["pid"] is not None:
-            g["total_num_workers"].add(r["pid"])
-        g["total_num_nodes"].add(r["node_id"])
-        kind = r["reference_type"]
-        g["ref_type_counts"][kind] = g["ref_type_counts"].get(kind, 0) + 1
-    for g in groups.values():
-        g["total_num_workers"] = len(g["total_num_workers"])
-        g["total_num_nodes"] = len(g["total_num_nodes"])
-    return {"cluster": {
-        "summary": groups, "total_objects": len(seen),
-        "total_size_mb": sum(g["total_size_mb"] for g in groups.values()),
-        "callsite_enabled": True, "summary_by": "callsite"}}
+    return {"cluster": object_summary(object_rows(memory_summary(address, timeout)))}
 
 
 def memory_report(address: str | None = None, timeout: float = 30.0) -> dict:
@@ -314,8 +298,7 @@ def list_tasks(address: str | None = None, filters: list[tuple] | None = None,
                raise_on_missing_output: bool = True, _explain: bool = False) -> list[StateRow]:
     """Tasks and actor calls the cluster's owners remember (Ray's ``TaskState`` fields);
     ``detail`` adds error messages, parents and times."""
-    return _select(_task_rows(address, timeout), filters, limit,
-                   None if detail else _TASK_FIELDS)
+    return _select(_task_rows(address, timeout), filters, limit, "tasks", detail)
 
 
 def get_task(id, address: str | None = None, timeout: float = 30.0,
@@ -369,29 +352,15 @@ def _get_one(lister, key: str, id: str, address, timeout) -> StateRow | None:
 def summarize_actors(address: str | None = None, timeout: float = 30.0,
                      raise_on_missing_output: bool = True, _explain: bool = False) -> dict:
     """Counts of actors by class and state, as Ray's ``summarize_actors``."""
-    summary: dict[str, dict] = {}
-    rows = list_actors(address=address, limit=1 << 30, timeout=timeout)
-    for row in rows:
-        entry = summary.setdefault(row["class_name"], {"class_name": row["class_name"],
-                                                        "state_counts": {}})
-        counts = entry["state_counts"]
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    return {"cluster": {"summary": summary, "total_actors": len(rows),
-                        "summary_by": "class"}}
+    return {"cluster": actor_summary(list_actors(address=address, limit=1 << 30,
+                                                 timeout=timeout))}
 
 
 def summarize_tasks(address: str | None = None, timeout: float = 30.0,
                     raise_on_missing_output: bool = True, _explain: bool = False) -> dict:
-    """Counts of tasks by function name and state, as Ray's ``summarize_tasks``."""
-    summary: dict[str, dict] = {}
-    for row in _task_rows(address, timeout):
-        entry = summary.setdefault(row["func_or_class_name"], {
-            "func_or_class_name": row["func_or_class_name"], "type": row["type"],
-            "state_counts": {}})
-        counts = entry["state_counts"]
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    return {"cluster": {"summary": summary, "total_tasks": sum(
-        sum(e["state_counts"].values()) for e in summary.values())}}
+    """Counts of tasks by name and state, as Ray's ``summarize_tasks`` (``summary_by``
+    ``func_name``), with the totals of tasks, actor calls and actor creations."""
+    return {"cluster": task_summary(_task_rows(address, timeout))}
 
 
 # -- workers -------------------------------------------------------------------------------
@@ -405,9 +374,11 @@ def list_workers(address: str | None = None, filters: list[tuple] | None = None,
     def ask(kind: str, key: str) -> list:
         return head_request(kind, address=address, timeout=timeout)[key]
 
+    owners = head_request("list_tasks", {"limit": 0}, address=address,
+                          timeout=timeout)["nodes"]
     rows = worker_rows(ask("nodes_info", "nodes"), ask("list_logs", "nodes"),
-                       ask("list_jobs", "jobs"))
-    return _select(rows, filters, limit, None if detail else _WORKER_FIELDS)
+                       ask("list_jobs", "jobs"), owners)
+    return _select(rows, filters, limit, "workers", detail)
 
 
 def get_worker(id: str, address: str | None = None, timeout: float = 30.0,
@@ -423,7 +394,7 @@ def list_jobs(address: str | None = None, filters: list[tuple] | None = None,
     """Every job (driver) the cluster has known (Ray's ``JobDetails`` fields)."""
     rows = [job_row(j) for j in head_request("list_jobs", address=address,
                                              timeout=timeout)["jobs"]]
-    return _select(rows, filters, limit, None if detail else _JOB_FIELDS)
+    return _select(rows, filters, limit, "jobs", detail)
 
 
 # -- timeline --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 (() => {
   const shoal = window.shoal;
-  const { h, byId, setText, put, debounce, fmt, short, idSpan, badge, meter, api, dataTable,
+  const { h, byId, setText, put, debounce, fmt, short, distinctId, idSpan, badge, meter, api, dataTable,
     pageHead, field, card, nodeLabel, logsHref } = shoal;
 
   // ---------------------------------------------------------------------------------------
@@ -232,15 +232,15 @@
     textIn.addEventListener("input", debounce(kick, 200));
     const table = dataTable({
       id: "objects-table",
-      key: (o) => `${o.object_id}:${o.pid}:${o.reference_type}`,
+      key: (o) => `${o.object_id}:${o.pid}:${o.reference_type}:${o.borrower}`,
       rowData: (o) => ({ objectId: o.object_id, referenceType: o.reference_type }),
       empty: "No object references.",
       columns: [
-        { title: "Object", value: (o) => idSpan(o.object_id, 16) },
+        { title: "Object", value: (o) => idSpan(o.object_id, distinctId) },
         { title: "Size", cls: "num right", value: (o) => (o.object_size >= 0 ? fmt.bytes(o.object_size) : "?") },
         { title: "Reference", cls: "small", value: (o) => o.reference_type },
         { title: "Call site", value: (o) => h("span", { class: "mono" }, o.call_site || "–") },
-        { title: "Holder", value: (o) => `${o.type || "?"} ${o.pid || ""}` },
+        { title: "Holder", value: (o) => `${o.type || "?"} ${o.pid > 0 ? o.pid : ""}` },
         { title: "Node", value: (o) => h("span", { class: "mono" }, o.ip || "–") },
         { title: "Task status", value: (o) => (o.task_status ? badge(o.task_status) : "–") },
         {

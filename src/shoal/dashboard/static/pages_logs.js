@@ -3,7 +3,7 @@
 
 (() => {
   const shoal = window.shoal;
-  const { h, setText, put, fmt, short, idSpan, badge, api, dataTable, pageHead, field,
+  const { h, setText, put, fmt, short, distinctId, idSpan, badge, api, dataTable, pageHead, field,
     logsHref, logViewer } = shoal;
 
   // ---------------------------------------------------------------------------------------
@@ -170,7 +170,7 @@
         h("div", { class: "t-row" }, `duration ${fmt.dur(d.dur / 1000)}`),
         h("div", { class: "t-row" }, `started +${fmt.dur((d.ts - bar._t0) / 1000)}`),
         d.args && d.args.state ? h("div", { class: "t-row" }, `state ${d.args.state}`) : null,
-        d.args && d.args.task_id ? h("div", { class: "t-row mono" }, `task ${short(d.args.task_id, 12)}`) : null,
+        d.args && d.args.task_id ? h("div", { class: "t-row mono" }, `task ${distinctId(d.args.task_id)}`) : null,
         h("div", { class: "t-row" }, bar._where));
       tip.hidden = false;
       const x = Math.min(ev.clientX + 14, window.innerWidth - tip.offsetWidth - 8);

@@ -3,7 +3,7 @@
 
 (() => {
   const shoal = window.shoal;
-  const { h, setText, debounce, fmt, short, idSpan, idLink, badge, TASK_STATES, ACTOR_STATES,
+  const { h, setText, debounce, fmt, short, distinctId, idSpan, idLink, badge, TASK_STATES, ACTOR_STATES,
     api, dataTable, pageHead, field, logsHref, props, notFound, byIdIn, logViewer } = shoal;
 
   // ---------------------------------------------------------------------------------------
@@ -47,7 +47,7 @@
       onRowClick: (t) => { window.location.hash = `#/tasks/${t.task_id}`; },
       empty: "No tasks match.",
       columns: [
-        { title: "Task", value: (t) => idLink(t.task_id, `#/tasks/${t.task_id}`, 12) },
+        { title: "Task", value: (t) => idLink(t.task_id, `#/tasks/${t.task_id}`, distinctId) },
         { title: "Name", value: (t) => h("span", { class: "mono" }, t.name || "–") },
         { title: "State", value: (t) => badge(t.state) },
         { title: "Type", cls: "small", value: (t) => t.type },
@@ -157,7 +157,7 @@
       sig = s;
       body.replaceChildren(renderTask(task));
     }
-    return { el, refresh, title: `Task ${short(tid)}` };
+    return { el, refresh, title: `Task ${distinctId(tid)}` };
   }
 
   function renderTask(t) {
@@ -371,8 +371,10 @@
       const s = JSON.stringify(actor);
       if (s === sig) return;
       sig = s;
-      let death = actor.death_cause;
-      if (death && typeof death !== "string") death = JSON.stringify(death, null, 1);
+      let death = actor.death_cause;  // Ray's ActorDeathCause: show its message
+      const ctx = death && death.actor_died_error_context;
+      if (ctx && ctx.error_message) death = ctx.error_message;
+      else if (death && typeof death !== "string") death = JSON.stringify(death, null, 1);
       info.replaceChildren(
         h("div", { class: "page-head" },
           h("h1", { class: "mono", id: "actor-class" }, actor.class_name || "actor"),

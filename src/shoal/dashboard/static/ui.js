@@ -130,13 +130,27 @@
 
   const short = (id, n = 8) => (id ? String(id).slice(0, n) : "–");
 
+  /* Task ids are a per-process random prefix (16 bytes) and a counter (8 bytes); object ids
+     are a task id and an index (4 bytes). Every row a process made shares the prefix, so a
+     table shows its first characters (whose), then the counter (and the index): the part
+     that tells the rows apart. The whole id is the title. */
+  function distinctId(id) {
+    const s = id ? String(id) : "";
+    if (s.length === 48) return `${s.slice(0, 4)}…${s.slice(40)}`;
+    if (s.length === 56) return `${s.slice(0, 4)}…${s.slice(40, 48)}:${s.slice(48)}`;
+    return short(s, 12);
+  }
+
+  // ``n``: how many first characters to show, or a function of the id (distinctId).
+  const cut = (id, n) => (typeof n === "function" ? (id ? n(id) : "–") : short(id, n));
+
   function idSpan(id, n = 8) {
-    return h("span", { class: "mono", title: id || null }, short(id, n));
+    return h("span", { class: "mono", title: id || null }, cut(id, n));
   }
 
   function idLink(id, href, n = 8) {
     if (!id) return "–";
-    return h("a", { class: "mono", href, title: id }, short(id, n));
+    return h("a", { class: "mono", href, title: id }, cut(id, n));
   }
 
   const STATE_CLASS = {
@@ -378,7 +392,8 @@
   }
 
   window.shoal = {
-    h, add, byId, setText, put, debounce, fmt, short, idSpan, idLink, badge, TASK_STATES,
+    h, add, byId, setText, put, debounce, fmt, short, distinctId, idSpan, idLink, badge,
+    TASK_STATES,
     ACTOR_STATES, meter, ApiError, api, dataTable, pageHead, field, card, nodeLabel, logsHref,
     props, notFound, byIdIn, logViewer,
     pages: {}, // filled by pages_*.js
