@@ -25,6 +25,8 @@ from .transport import Connection, ConnectionLost, RemoteError, connect
 
 log = logging.getLogger(__name__)
 
+EXIT_GRACE_S = 10.0  # how long a worker that leaves by itself may take before it is killed
+
 
 class WorkerProc:
     def __init__(self, worker_id: bytes, proc: asyncio.subprocess.Process):
@@ -301,9 +303,24 @@ class NodeDaemon(ObserveMixin):
         return fut
 
     def return_lease(self, body: dict) -> None:
-        self._apply(self.sched.lease_returned(body["lease_id"],
-                                              worker_alive=not body.get("kill", False)))
+        actions = self.sched.lease_returned(body["lease_id"],
+                                            worker_alive=not body.get("kill", False))
+        if body.get("exiting"):
+            actions = self._let_exit(actions)
+        self._apply(actions)
         self._report_resources()
+
+    def _let_exit(self, actions: list) -> list:
+        """A worker leaving by itself (``max_calls``) is not killed at once: it is given
+        ``EXIT_GRACE_S`` to run its exit handlers, and killed only if still there then."""
+        loop = asyncio.get_running_loop()
+        kept = []
+        for a in actions:
+            if isinstance(a, scheduler.KillWorker):
+                loop.call_later(EXIT_GRACE_S, self.kill_worker, a.worker_id)
+            else:
+                kept.append(a)
+        return kept
 
     def owner_gone(self, conn: Connection) -> None:
         """A driver or worker holding leases disconnected: take its workers back."""
