@@ -12,6 +12,7 @@ from ._private.config import config
 from ._private.ids import IdSource
 from ._private.ownership import Value
 from ._private.submitter import TaskSpec
+from ._private.worker_env import merged_env_vars
 from .object_ref import ObjectRef
 from .util.scheduling_strategies import placement
 
@@ -102,6 +103,7 @@ class RemoteFunction:
             retry_exceptions=opts.get("retry_exceptions") or False, hold=hold,
             strategy=strategy, dep_refs={i: spec_args[i] for i in deps},
             max_calls=self._max_calls,
+            env_vars=merged_env_vars(rt.inherited_env, opts.get("runtime_env")),
         )
         if streaming:
             from ._private.generator import ObjectRefGenerator

@@ -66,6 +66,7 @@ class ActorExecutor:
         if gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
         try:
+            self.tx.prepare(body, actor=True)
             cls = serialization.deserialize(bufs[body["cls"]], [])
             args, kwargs = self.tx.arguments(body, bufs)
             from ..actor import ActorHandle

@@ -29,6 +29,7 @@ from .task_events import TaskEvents
 from .task_results import TasksMixin
 from .transport import ConnectionLost, RemoteError, connect, serve_unix
 from .values import ValuesMixin
+from .worker_env import CodePaths, driver_code_paths
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         self.archive_tasks_on_exit = True
         self._submissions: collections.deque = collections.deque()
         self._submit_scheduled = False
+        self.code_paths = CodePaths()  # each job's driver directories, for workers' sys.path
+        self.inherited_env: dict | None = None  # env_vars children inherit (the job's, a task's)
 
     # -- start / stop ---------------------------------------------------------------------
     def _run_loop(self) -> None:
@@ -126,6 +129,7 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
                 "register_job", {"pid": os.getpid(), "namespace": self.namespace,
                                  "entrypoint": _entrypoint(), "ip": self.node_ip or "127.0.0.1"})
             self.job_id = body["job_id"]
+            self.code_paths.learn(self.job_id, driver_code_paths())
             if config.log_to_driver:
                 await self.node_conn.request("subscribe_logs", {"job_id": self.job_id})
         await self.node_conn.request("register_owner",

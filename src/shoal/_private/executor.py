@@ -23,6 +23,7 @@ from .. import exceptions as exc_mod
 from . import serialization
 from .ids import IdSource
 from .ownership import Value
+from .worker_env import CallEnv
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class TaskExecutor:
         self.calls: dict[bytes, int] = {}  # function id -> calls run (for max_calls)
         self.leaving = False  # a call reached max_calls: this worker takes no more tasks
         self._finishing = None  # the reply still being sent from the I/O loop, if any
+        self.env = CallEnv()  # env_vars and OMP_NUM_THREADS around each task
         rt.extra_handlers["push_task"] = self._on_push
         rt.extra_handlers["cancel_task"] = self._on_cancel
 
@@ -109,11 +111,26 @@ class TaskExecutor:
         kwargs = dict(zip(kw_names, args[-len(kw_names):], strict=True))
         return args[: -len(kw_names)], kwargs
 
+    def prepare(self, body, *, actor: bool = False) -> None:
+        """Before a task or an actor's creation: the job's code paths on ``sys.path``, the
+        call's environment variables (see ``worker_env``)."""
+        rt = self.rt
+        job = body.get("job")
+        if "sp" in body:
+            rt.code_paths.learn(job, body["sp"])
+        rt.code_paths.use(job)
+        env = body.get("env")
+        rt.inherited_env = env
+        self.env.enter(env, body.get("res") or {})
+        if actor:
+            self.env = CallEnv()  # the actor keeps what was set for it
+
     def execute(self, conn, body, bufs, req_id) -> None:
         tid = body["tid"]
         self.set_context(body)
         exiting = False
         try:
+            self.prepare(body)
             with self._cancel_lock:
                 self.queued.discard(tid)
                 if tid in self.cancelled:
@@ -144,6 +161,7 @@ class TaskExecutor:
             self.deliver(conn, req_id, body, error=e, exiting=exiting)
         finally:
             self.cancelled.discard(tid)
+            self.env.leave()
         if exiting:
             self._leave(conn)
 

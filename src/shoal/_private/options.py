@@ -88,6 +88,10 @@ def validate(opts: dict, *, actor: bool, in_options: bool = False) -> dict:
             _validate_strategy(v)
         elif k == "max_calls":
             _validate_max_calls(v)
+        elif k == "runtime_env":
+            from .worker_env import validate_runtime_env
+
+            validate_runtime_env(v)
     if in_options and "max_calls" in opts:
         raise ValueError("Setting 'max_calls' is not supported in '.options()'.")
     return dict(opts)

@@ -44,6 +44,7 @@ class TaskSpec:
     dep_refs: dict = field(default_factory=dict)  # argument index -> ObjectRef (lineage)
     arg_losses: int = 0  # times a worker found an argument lost with its node
     max_calls: int = 0  # calls of this function a worker runs before it exits (0: no limit)
+    env_vars: dict | None = None  # runtime_env env_vars (inherited, merged with the task's)
 
     @property
     def key(self) -> tuple:
@@ -217,6 +218,11 @@ class Submitter:
             body["fn"] = len(bufs)
             bufs.append(spec.fn_bytes)
             sent.add(spec.fid)
+            paths = self.rt.code_paths.by_job.get(self.rt.job_id)
+            if paths:  # the job's driver directories, needed to load the function
+                body["sp"] = paths
+        if spec.env_vars:
+            body["env"] = spec.env_vars
         if spec.max_calls:
             body["mc"] = spec.max_calls
         spec.worker = lw
