@@ -24,6 +24,7 @@ from . import serialization
 from .ids import IdSource
 from .ownership import Value
 from .worker_env import CallEnv
+from .worker_output import set_name
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ class TaskExecutor:
         self.env.enter(env, body.get("res") or {})
         if actor:
             self.env = CallEnv()  # the actor keeps what was set for it
+        else:
+            set_name(body["name"].replace("()", ""))  # its output's prefix, as Ray's
 
     def execute(self, conn, body, bufs, req_id) -> None:
         tid = body["tid"]
