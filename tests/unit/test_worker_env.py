@@ -25,8 +25,13 @@ def test_child_env_vars_override_the_parents_key_by_key():
     assert we.merged_env_vars(None, {"pip": ["x"]}) is None
 
 
-def test_call_env_sets_and_restores(monkeypatch):
+@pytest.fixture
+def fresh_env(monkeypatch):
+    monkeypatch.setattr(we.CallEnv, "_omp_ours", None)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+
+def test_call_env_sets_and_restores(monkeypatch, fresh_env):
     monkeypatch.setenv("SHOAL_T_OLD", "old")
     monkeypatch.delenv("SHOAL_T_NEW", raising=False)
     env = we.CallEnv()
@@ -34,11 +39,28 @@ def test_call_env_sets_and_restores(monkeypatch):
     assert os.environ["SHOAL_T_OLD"] == "old:more"
     assert os.environ["SHOAL_T_NEW"] == "x" and os.environ["OMP_NUM_THREADS"] == "2"
     env.leave()
-    assert os.environ["SHOAL_T_OLD"] == "old"
-    assert "SHOAL_T_NEW" not in os.environ and "OMP_NUM_THREADS" not in os.environ
+    assert os.environ["SHOAL_T_OLD"] == "old" and "SHOAL_T_NEW" not in os.environ
+    # Our OMP_NUM_THREADS stays between tasks, but every task gets its own value.
+    env.enter(None, {"CPU": 1})
+    assert os.environ["OMP_NUM_THREADS"] == "1"
+    env.leave()
+    env.enter({"OMP_NUM_THREADS": "6"}, {"CPU": 1})
+    assert os.environ["OMP_NUM_THREADS"] == "6"
+    env.leave()
+    env.enter(None, {"CPU": 3})
+    assert os.environ["OMP_NUM_THREADS"] == "3"
 
 
-def test_call_env_keeps_an_omp_num_threads_set_by_someone_else(monkeypatch):
+def test_call_env_sets_omp_again_after_a_task_changed_it(fresh_env):
+    env = we.CallEnv()
+    env.enter(None, {"CPU": 2})
+    os.environ["OMP_NUM_THREADS"] = "8"  # the task's own doing
+    env.leave()
+    env.enter(None, {"CPU": 2})
+    assert os.environ["OMP_NUM_THREADS"] == "2"
+
+
+def test_call_env_keeps_an_omp_num_threads_set_by_someone_else(monkeypatch, fresh_env):
     monkeypatch.setenv("OMP_NUM_THREADS", "9")
     env = we.CallEnv()
     env.enter(None, {"CPU": 2})

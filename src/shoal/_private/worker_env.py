@@ -67,22 +67,37 @@ def merged_env_vars(inherited: dict | None, runtime_env: dict | None) -> dict | 
 
 
 class CallEnv:
-    """Sets a call's variables and puts a normal task's back afterwards."""
+    """Sets a call's variables and puts a normal task's ``env_vars`` back afterwards.
+
+    ``OMP_NUM_THREADS`` set here is not removed after each task (Ray removes it): the next
+    call finds it ours and sets its own value, so a task sees exactly what Ray's would, and
+    the common case costs a lookup instead of a ``putenv``/``unsetenv`` pair per task.
+    """
+
+    _omp_ours: str | None = None  # the value this process put there and still owns
 
     def __init__(self) -> None:
         self._saved: dict[str, str | None] | None = None
 
     def enter(self, env_vars: dict | None, resources: dict) -> None:
-        saved: dict[str, str | None] = {}
         environ = os.environ
+        saved: dict[str, str | None] | None = None
         if env_vars:
+            saved = {}
             for key, value in env_vars.items():
                 saved[key] = environ.get(key)
                 environ[key] = _REF.sub(lambda m: environ.get(m.group(1), ""), value)
-        if OMP not in environ:
-            saved[OMP] = None
-            environ[OMP] = str(omp_threads(resources))
+            if OMP in env_vars:  # the user's value wins; ours comes back after the task
+                self._saved = saved
+                return
         self._saved = saved
+        ours = CallEnv._omp_ours
+        if ours is None and OMP in environ:
+            return  # set by the node's environment: left alone, as Ray does
+        want = str(omp_threads(resources))
+        if ours is None or environ.get(OMP) != want:
+            environ[OMP] = want
+            CallEnv._omp_ours = want
 
     def leave(self) -> None:
         saved, self._saved = self._saved, None
