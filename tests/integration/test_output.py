@@ -165,3 +165,33 @@ def test_log_files_keep_only_what_the_worker_wrote(tmp_path):
     """)
     assert proc.returncode == 0, proc.stderr
     assert "LOG OK" in proc.stdout
+
+
+def test_output_from_another_node_is_printed_before_the_driver_exits(tmp_path):
+    from shoal.cluster_utils import Cluster
+    from tests.conftest import shoal_processes, wait_for_condition
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    c.add_node(num_cpus=1, resources={"side": 1})
+    sessions = [n.session.path for n in c.list_all_nodes()]
+    try:
+        proc = run_script(str(tmp_path / "main.py"), f"""
+            import shoal as ray
+
+            ray.init(address={c.head_node.session.path!r})
+
+            @ray.remote(resources={{"side": 1}})
+            def far():
+                for i in range(3000):
+                    print(f"far {{i}}")
+                return "done"
+
+            print(ray.get(far.remote()))
+        """, env={"RAY_COLOR_PREFIX": "0"})
+    finally:
+        c.shutdown()
+        for s in sessions:
+            wait_for_condition(lambda s=s: not shoal_processes(s), timeout=15)
+    assert proc.returncode == 0, proc.stderr
+    assert len(re.findall(r"^\(far pid=\d+\) far \d+$", proc.stdout, re.M)) == 3000, \
+        proc.stdout[-300:]
