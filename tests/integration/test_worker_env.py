@@ -168,9 +168,14 @@ def test_modules_next_to_the_driver_script_import_in_tasks_and_actors(tmp_path):
                 return s.double(self.p.x)
 
         remote_double = ray.remote(sibling.double)  # pickled by reference to its module
+
+        @ray.remote
+        def nested():
+            return ray.get(remote_double.remote(50))  # submitted by a worker
+
         h = Holder.remote(sibling.Point(5))
         print(json.dumps([ray.get(uses_import.remote()), ray.get(remote_double.remote(4)),
-                          ray.get(h.x.remote())]))
+                          ray.get(h.x.remote()), ray.get(nested.remote())]))
     """, cwd=str(elsewhere))
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [[42, "cwd"], 8, 10]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [[42, "cwd"], 8, 10, 100]
