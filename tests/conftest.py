@@ -89,11 +89,14 @@ def shoal_cluster():
 
 
 def wait_for_output(capfd, text: str, *, stream: str = "out", timeout: float = 10.0) -> None:
-    """Wait until ``text`` has been written to this process's stdout (or stderr)."""
+    """Wait until ``text`` has been written to this process's stdout (or stderr); the colour
+    codes around workers' line prefixes are left out of the comparison."""
+    import re
+
     seen: list[str] = []
 
     def printed():
         seen.append(getattr(capfd.readouterr(), stream))
-        return text in "".join(seen)
+        return text in re.sub(r"\x1b\[[0-9;]*m", "", "".join(seen))
 
     wait_for_condition(printed, timeout=timeout, msg=f"(no {text!r} on std{stream})")

@@ -16,6 +16,7 @@ from ._private import options as opt_mod
 from ._private import serialization
 from ._private.actor_submitter import ActorCall
 from ._private.ids import ActorID, IdSource
+from ._private.worker_env import merged_env_vars
 from .remote_function import _prepare_args
 from .util.scheduling_strategies import placement
 
@@ -144,6 +145,9 @@ class ActorClass:
             "owner": rt.address, "owner_id": rt.worker_id,
             "strategy": strategy, "pg": in_group,
         }
+        env_vars = merged_env_vars(rt.inherited_env, opts.get("runtime_env"))
+        if env_vars:
+            spec["env"] = env_vars
         rt.create_actor(spec, data, spec_args, deps)
         return ActorHandle(aid, self._name, self._meta, public_opts, scope)
 

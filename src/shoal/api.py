@@ -22,6 +22,7 @@ from ._private.config import config
 from ._private.core import CoreRuntime
 from ._private.runtime_state import current_runtime_or_none, set_runtime
 from ._private.session import Session
+from ._private.worker_env import merged_env_vars, validate_runtime_env
 from .object_ref import ObjectRef
 from .runtime_context import RuntimeContext
 
@@ -99,6 +100,7 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
                                "calling 'shoal.shutdown()' prior to 'shoal.init()'.")
         if resources is not None:
             opt_mod.validate({"resources": resources}, actor=False)
+        job_env = merged_env_vars(None, validate_runtime_env(runtime_env))
         for name, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
                 raise ValueError(f"{name} must be a non-negative number, got {v!r}")
@@ -132,6 +134,7 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
                 node_ip=info.get("node_ip") if "tcp:" in node_address else None,
                 head_address=info.get("head_address"),
             )
+            rt.inherited_env = job_env  # the job's env_vars, inherited by its tasks and actors
             rt.start()
             info = rt.call(rt.node_conn.request("node_info", {}))[0]
             rt.node_id = info["node_id"]

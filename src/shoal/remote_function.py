@@ -12,6 +12,7 @@ from ._private.config import config
 from ._private.ids import IdSource
 from ._private.ownership import Value
 from ._private.submitter import TaskSpec
+from ._private.worker_env import merged_env_vars
 from .object_ref import ObjectRef
 from .util.scheduling_strategies import placement
 
@@ -24,6 +25,8 @@ class RemoteFunction:
             raise TypeError(f"@remote expects a function or a class, got {function!r}")
         self._function = function
         self._default_options = opt_mod.validate(options, actor=False)
+        # A property of the function, as in Ray: ``.options()`` cannot change it.
+        self._max_calls = opt_mod.max_calls(self._default_options)
         self._name = getattr(function, "__name__", None) or "task"
         self._pickled: tuple[bytes, bytes] | None = None
         self._is_generator = inspect.isgeneratorfunction(function)
@@ -44,7 +47,8 @@ class RemoteFunction:
 
     def options(self, **options):
         """A copy of this function with some options changed, for one call or many."""
-        merged = {**self._default_options, **opt_mod.validate(options, actor=False)}
+        merged = {**self._default_options,
+                  **opt_mod.validate(options, actor=False, in_options=True)}
         parent = self
 
         class _Options:
@@ -98,6 +102,8 @@ class RemoteFunction:
             max_retries=config.default_max_retries if max_retries is None else max_retries,
             retry_exceptions=opts.get("retry_exceptions") or False, hold=hold,
             strategy=strategy, dep_refs={i: spec_args[i] for i in deps}, group=group,
+            max_calls=self._max_calls,
+            env_vars=merged_env_vars(rt.inherited_env, opts.get("runtime_env")),
         )
         if streaming:
             from ._private.generator import ObjectRefGenerator

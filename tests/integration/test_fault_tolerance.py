@@ -4,6 +4,7 @@ off dead nodes, a killed driver's work reclaimed."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -168,7 +169,8 @@ def test_killed_driver_workers_and_actors_are_reclaimed(cluster):
             line = proc.stdout.readline()
             if not line:
                 break
-            if line.startswith(("(pid=", "ACTOR", "TASK")):
+            line = re.sub(r"\x1b\[[0-9;]*m", "", line)  # the prefix's colour
+            if line.startswith(("(spin pid=", "ACTOR", "TASK")):
                 kind, pid = line.split()[-2:]
                 pids[kind.strip("()").split("=")[0]] = int(pid)
         assert {"ACTOR", "TASK"} <= set(pids), pids

@@ -119,7 +119,7 @@ def test_worker_output_from_other_node_reaches_driver(cluster, capfd):
 
     strat = NodeAffinitySchedulingStrategy(side.node_id, soft=False)
     pid = ray.get(speak.options(scheduling_strategy=strat).remote())
-    wait_for_output(capfd, f"(pid={pid}) hello from the side node")
+    wait_for_output(capfd, f"(speak pid={pid}) hello from the side node")
 
 
 def test_actor_on_remote_node(cluster):

@@ -318,7 +318,7 @@ def test_worker_output_reaches_driver(capfd):
         return os.getpid()
 
     pid = ray.get(speak.remote("tok-123"))
-    wait_for_output(capfd, f"(pid={pid}) hello from task tok-123")
+    wait_for_output(capfd, f"(speak pid={pid}) hello from task tok-123")
 
 
 def test_object_ref_is_awaitable_and_has_future():
@@ -442,7 +442,7 @@ def test_worker_stderr_reaches_driver_stderr(capfd):
         return os.getpid()
 
     pid = ray.get(warn.remote())
-    wait_for_output(capfd, f"(pid={pid}) to stderr", stream="err")
+    wait_for_output(capfd, f"(warn pid={pid}) to stderr", stream="err")
 
 
 def test_failing_task_with_zero_returns_does_not_stall_later_tasks():
@@ -489,7 +489,7 @@ def test_output_of_nested_tasks_reaches_driver(capfd):
         return ray.get(inner.remote())
 
     pid = ray.get(outer.remote())
-    wait_for_output(capfd, f"(pid={pid}) from the inner task")
+    wait_for_output(capfd, f"(inner pid={pid}) from the inner task")
 
 
 def test_cancel_is_recursive_by_default():

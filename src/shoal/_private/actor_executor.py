@@ -25,7 +25,7 @@ import threading
 import traceback
 
 from .. import exceptions as exc_mod
-from . import serialization
+from . import serialization, worker_output
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,9 @@ class ActorExecutor:
         if gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
         try:
+            self.tx.prepare(body, actor=True)
             cls = serialization.deserialize(bufs[body["cls"]], [])
+            worker_output.set_name(cls.__name__)  # until __init__ has run
             args, kwargs = self.tx.arguments(body, bufs)
             from ..actor import ActorHandle
 
@@ -78,6 +80,7 @@ class ActorExecutor:
             if inspect.iscoroutinefunction(init):
                 raise TypeError("an actor's __init__ cannot be async")
             init(*args, **kwargs)
+            worker_output.set_name(worker_output.actor_name(self.instance))
         except BaseException as e:  # noqa: BLE001 - reported to the head as a creation error
             tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
             rt.loop.call_soon_threadsafe(conn.reply, req_id, {"ok": False, "error": tb})

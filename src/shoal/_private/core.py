@@ -29,6 +29,7 @@ from .task_events import TaskEvents
 from .task_results import TasksMixin
 from .transport import ConnectionLost, RemoteError, connect, serve_unix
 from .values import ValuesMixin
+from .worker_env import CodePaths, driver_code_paths
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         self.archive_tasks_on_exit = True
         self._submissions: collections.deque = collections.deque()
         self._submit_scheduled = False
+        self.code_paths = CodePaths()  # each job's driver directories, for workers' sys.path
+        self.inherited_env: dict | None = None  # env_vars children inherit (the job's, a task's)
 
     # -- start / stop ---------------------------------------------------------------------
     def _run_loop(self) -> None:
@@ -127,6 +130,7 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
                 "register_job", {"pid": os.getpid(), "namespace": self.namespace,
                                  "entrypoint": _entrypoint(), "ip": self.node_ip or "127.0.0.1"})
             self.job_id = body["job_id"]
+            self.code_paths.learn(self.job_id, driver_code_paths())
             if config.log_to_driver:
                 await self.node_conn.request("subscribe_logs", {"job_id": self.job_id})
         await self.node_conn.request("register_owner",
@@ -142,13 +146,15 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
             return
         self.shutting_down = True
         try:
-            self.call(self._shutdown(), timeout=5)
+            self.call(self._shutdown(), timeout=10)
         except Exception:
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
 
     async def _shutdown(self) -> None:
+        if self.mode == "driver" and config.log_to_driver and self.head_conn is not None:
+            await self._flush_worker_output()
         if self.archive_tasks_on_exit and self.mode == "driver" and self.head_conn is not None:
             await self._archive_tasks()
         self.submitter.shutdown()
@@ -175,6 +181,19 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
             t.cancel()
         if pending:
             await asyncio.wait(pending, timeout=1)
+
+    async def _flush_worker_output(self) -> None:
+        """Before leaving, print what this job's workers have written so far (Ray's driver
+        does too): a line printed before the last ``get`` returned is not lost. Every node
+        answers once it has sent those lines, which come first on the same connections."""
+        asks = [self.head_conn.request("flush_job_logs", {"job_id": self.job_id}, timeout=3)]
+        if self.node_conn is not self.head_conn and self.node_conn is not None:
+            asks.append(self.node_conn.request("flush_logs", {"job_id": self.job_id},
+                                               timeout=3))
+        try:
+            await asyncio.wait_for(asyncio.gather(*asks, return_exceptions=True), 4)
+        except TimeoutError:
+            log.debug("workers' output not flushed in time")
 
     async def _archive_tasks(self) -> None:
         """Leave this driver's task records with the head, which outlives the job."""
@@ -396,8 +415,7 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         conn.reply(req_id, v.to_wire(out), out)
 
     def _print_logs(self, body: dict) -> None:
-        prefix = f"(pid={body['pid']}) " if body.get("ip") in (None, "127.0.0.1") else \
-            f"(pid={body['pid']}, ip={body['ip']}) "
+        prefix = log_prefix(body, self.node_ip or "127.0.0.1")
         stream = sys.stderr if body.get("err") else sys.stdout
         try:
             stream.write("".join(prefix + line + "\n" for line in body["lines"]))
@@ -415,6 +433,24 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
                f"with these resources joins.")
         log.warning(msg)
         print(msg, file=sys.stderr, flush=True)
+
+
+_COLORS = ("\x1b[35m", "\x1b[36m", "\x1b[32m", "\x1b[90m", "\x1b[94m", "\x1b[95m")
+
+
+def log_prefix(body: dict, local_ip: str) -> str:
+    """Ray's prefix of a worker's line: ``(name pid=N, ip=IP) `` (no name before a task or
+    actor spoke; no ip for this node), coloured as ``RAY_COLOR_PREFIX`` says (0: none, 1: a
+    colour per process, else cyan)."""
+    name = body.get("name")
+    ip = body.get("ip")
+    text = f"({name + ' ' if name else ''}pid={body['pid']}" \
+           f"{'' if ip in (None, local_ip) else f', ip={ip}'})"
+    mode = os.environ.get("RAY_COLOR_PREFIX")
+    if mode == "0":
+        return text + " "
+    color = _COLORS[int(body["pid"]) % len(_COLORS)] if mode == "1" else "\x1b[36m"
+    return f"{color}{text}\x1b[0m "
 
 
 def _entrypoint() -> str:

@@ -10,10 +10,12 @@ even ``time.sleep`` is cut short; a forced cancel ends the process.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import queue
 import signal
+import sys
 import threading
 import traceback
 
@@ -21,6 +23,8 @@ from .. import exceptions as exc_mod
 from . import serialization
 from .ids import IdSource
 from .ownership import Value
+from .worker_env import CallEnv
+from .worker_output import set_name
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +38,21 @@ class TaskExecutor:
         self.cancelled: set[bytes] = set()  # queued tasks cancelled before they started
         self.queued: set[bytes] = set()  # pushed, not started
         self._cancel_lock = threading.Lock()
+        self.calls: dict[bytes, int] = {}  # function id -> calls run (for max_calls)
+        self.leaving = False  # a call reached max_calls: this worker takes no more tasks
+        self._finishing = None  # the reply still being sent from the I/O loop, if any
+        self.env = CallEnv()  # env_vars and OMP_NUM_THREADS around each task
         rt.extra_handlers["push_task"] = self._on_push
         rt.extra_handlers["cancel_task"] = self._on_cancel
 
     # I/O thread ----------------------------------------------------------------------------
     def _on_push(self, conn, body, bufs, req_id):
         with self._cancel_lock:
+            if self.leaving:
+                self._requeue(conn, req_id)
+                return
             self.queued.add(body["tid"])
-        self.queue.put((self.execute, (conn, body, bufs, req_id)))
+            self.queue.put((self.execute, (conn, body, bufs, req_id)))
 
     def _on_cancel(self, conn, body, bufs, req_id):
         tid = body["tid"]
@@ -102,10 +113,28 @@ class TaskExecutor:
         kwargs = dict(zip(kw_names, args[-len(kw_names):], strict=True))
         return args[: -len(kw_names)], kwargs
 
+    def prepare(self, body, *, actor: bool = False) -> None:
+        """Before a task or an actor's creation: the job's code paths on ``sys.path``, the
+        call's environment variables (see ``worker_env``)."""
+        rt = self.rt
+        job = body.get("job")
+        if "sp" in body:
+            rt.code_paths.learn(job, body["sp"])
+        rt.code_paths.use(job)
+        env = body.get("env")
+        rt.inherited_env = env
+        self.env.enter(env, body.get("res") or {})
+        if actor:
+            self.env = CallEnv()  # the actor keeps what was set for it
+        else:
+            set_name(body["name"].replace("()", ""))  # its output's prefix, as Ray's
+
     def execute(self, conn, body, bufs, req_id) -> None:
         tid = body["tid"]
         self.set_context(body)
+        exiting = False
         try:
+            self.prepare(body)
             with self._cancel_lock:
                 self.queued.discard(tid)
                 if tid in self.cancelled:
@@ -120,29 +149,83 @@ class TaskExecutor:
                     # task's error. The owner remakes the argument and runs the task again.
                     self._reply_arg_lost(conn, req_id)
                     return
+                exiting = self._count_call(body)
                 result = fn(*args, **kwargs)
                 del args, kwargs
             finally:
                 with self._cancel_lock:
                     self.current_tid = None
-            self.deliver(conn, req_id, body, result=result)
+            self.deliver(conn, req_id, body, result=result, exiting=exiting)
         except KeyboardInterrupt:
-            self.deliver(conn, req_id, body, system=exc_mod.TaskCancelledError(tid.hex()))
+            self.deliver(conn, req_id, body, system=exc_mod.TaskCancelledError(tid.hex()),
+                         exiting=exiting)
         except exc_mod.RaySystemError as e:
-            self.deliver(conn, req_id, body, system=e)
+            self.deliver(conn, req_id, body, system=e, exiting=exiting)
         except BaseException as e:  # noqa: BLE001 - the user's error goes back to the caller
-            self.deliver(conn, req_id, body, error=e)
+            self.deliver(conn, req_id, body, error=e, exiting=exiting)
         finally:
             self.cancelled.discard(tid)
+            self.env.leave()
+        if exiting:
+            self._leave(conn)
+
+    # -- max_calls --------------------------------------------------------------------------
+    def _count_call(self, body) -> bool:
+        """Count a call of a function with ``max_calls``; True if it is the last one."""
+        limit = body.get("mc")
+        if not limit:
+            return False
+        fid = body["fid"]
+        n = self.calls[fid] = self.calls.get(fid, 0) + 1
+        return n >= limit
+
+    def _requeue(self, conn, req_id) -> None:
+        """Hand a pushed task back unrun: this worker is leaving."""
+        self._send_any_thread(conn, "r", req_id, {"r": [], "requeue": True}, [])
+
+    def _leave(self, conn) -> None:
+        """End the worker after the call that reached ``max_calls``, as Ray's does: tasks
+        pushed behind it go back, the reply reaches the owner, exit handlers run."""
+        with self._cancel_lock:
+            self.leaving = True
+            pending = []
+            while True:
+                try:
+                    pending.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+        conns = {conn}
+        for item in pending:
+            if item is not None and getattr(item[0], "__func__", None) is TaskExecutor.execute:
+                other, _body, _bufs, req_id = item[1]
+                self._requeue(other, req_id)
+                conns.add(other)
+        try:
+            if self._finishing is not None:
+                self._finishing.result(timeout=5)
+            self.rt.call(_drain(conns), timeout=6)
+        except Exception:  # noqa: BLE001 - leave regardless
+            log.debug("could not flush the last replies", exc_info=True)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        try:
+            atexit._run_exitfuncs()
+        finally:
+            os._exit(0)
 
     _NOTHING = object()
 
-    def deliver(self, conn, req_id, body, *, result=_NOTHING, error=None, system=None) -> None:
-        """Store a call's outcome and reply to its caller; safe from any thread."""
+    def deliver(self, conn, req_id, body, *, result=_NOTHING, error=None, system=None,
+                exiting: bool = False) -> None:
+        """Store a call's outcome and reply to its caller; safe from any thread.
+        ``exiting`` tells the caller this worker leaves after the reply (max_calls)."""
         rt = self.rt
         name, nr, tid = body["name"], body["nr"], body["tid"]
         if nr == "streaming":
-            self.stream(conn, req_id, body, result, error, system)
+            self.stream(conn, req_id, body, result, error, system, exiting=exiting)
             return
         app_err = False
         if error is None and system is None:
@@ -171,14 +254,18 @@ class TaskExecutor:
                      if s.contained}
         if contained or rt._saw_foreign_refs:
             keep = [r for ser in sers for r in ser.contained]  # alive until registered
-            asyncio.run_coroutine_threadsafe(
-                self._finish(conn, req_id, values, contained, owner, app_err, keep), rt.loop)
+            fut = asyncio.run_coroutine_threadsafe(
+                self._finish(conn, req_id, values, contained, owner, app_err, keep, exiting),
+                rt.loop)
+            if exiting:
+                self._finishing = fut
         else:
             self._reply(conn, req_id, values, None, app_err,
-                        direct=_running_loop() is not rt.loop)
+                        direct=_running_loop() is not rt.loop, exiting=exiting)
 
     # -- streaming generators ---------------------------------------------------------------
-    def stream(self, conn, req_id, body, gen, error=None, system=None) -> None:
+    def stream(self, conn, req_id, body, gen, error=None, system=None, *,
+               exiting: bool = False) -> None:
         """Run a generator, sending each value to the owner as it is yielded."""
         count = 0
         if error is None and system is None:
@@ -190,7 +277,7 @@ class TaskExecutor:
                     self.stream_item(conn, body, count, item)
             except BaseException as e:  # noqa: BLE001 - the generator's error is an item
                 error = e
-        self.stream_end(conn, req_id, body, count, error, system)
+        self.stream_end(conn, req_id, body, count, error, system, exiting=exiting)
 
     def stream_item(self, conn, body, index: int, item) -> None:
         try:
@@ -211,7 +298,8 @@ class TaskExecutor:
         else:
             conn.write_from_thread(kind, req_id, body, bufs)
 
-    def stream_end(self, conn, req_id, body, count: int, error=None, system=None) -> None:
+    def stream_end(self, conn, req_id, body, count: int, error=None, system=None, *,
+                   exiting: bool = False) -> None:
         if error is not None or system is not None:
             count += 1
             ser = (serialization.serialize(system, is_error=True) if system is not None
@@ -222,9 +310,13 @@ class TaskExecutor:
             wire = v.to_wire(out)
             self._send_any_thread(conn, "gen_item", 0,
                                   {"tid": body["tid"], "i": count, "v": wire}, out)
-        self._send_any_thread(conn, "r", req_id, {"r": [], "n": count, "app_err": False}, [])
+        end = {"r": [], "n": count, "app_err": False}
+        if exiting:
+            end["exiting"] = True
+        self._send_any_thread(conn, "r", req_id, end, [])
 
-    async def _finish(self, conn, req_id, values, contained, owner, app_err, keep) -> None:
+    async def _finish(self, conn, req_id, values, contained, owner, app_err, keep,
+                      exiting=False) -> None:
         rt = self.rt
         # Refs handed back to the caller must be known to their owners before the caller's
         # own hold on the arguments ends; refs we keep must be registered likewise.
@@ -241,7 +333,7 @@ class TaskExecutor:
                     except Exception:  # noqa: BLE001 - owner gone: object gone too
                         pass
         await rt.register_borrows()
-        self._reply(conn, req_id, values, contained, app_err)
+        self._reply(conn, req_id, values, contained, app_err, exiting=exiting)
         del keep
 
     @staticmethod
@@ -249,10 +341,12 @@ class TaskExecutor:
         conn.write_from_thread("r", req_id, {"r": [], "arg_lost": True}, ())
 
     @staticmethod
-    def _reply(conn, req_id, values, contained, app_err, direct=False) -> None:
+    def _reply(conn, req_id, values, contained, app_err, direct=False, exiting=False) -> None:
         out: list = []
         body = {"r": [v.to_wire(out) for v in values], "app_err": app_err,
                 "cont": contained or None}
+        if exiting:
+            body["exiting"] = True
         if direct:
             conn.write_from_thread("r", req_id, body, out)
         else:
@@ -291,6 +385,16 @@ class TaskExecutor:
             plain = exc_mod.RayTaskError(name, tb, exc_mod.RayError(repr(e)), pid=os.getpid(),
                                          ip=ip)
             return serialization.serialize(plain, is_error=True)
+
+
+async def _drain(conns) -> None:
+    """Wait (boundedly) until what was written to ``conns`` has left for the socket."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    for conn in conns:
+        while not conn.closed and conn.transport is not None and loop.time() < deadline and (
+                conn._handoff or conn.transport.get_write_buffer_size()):
+            await asyncio.sleep(0.002)
 
 
 def _running_loop():

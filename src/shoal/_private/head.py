@@ -288,6 +288,12 @@ class ControlStore:
         if kind == "job_log":
             self._forward_log(body)
 
+    async def _flush_job_logs(self, conn: Connection, body: dict, req_id: int) -> None:
+        """Every node sends what the job's workers wrote so far (lines from other nodes pass
+        through here as ``job_log`` before their node's answer), then we answer."""
+        await self.fan_out("flush_logs", {"job_id": body.get("job_id")})
+        conn.reply(req_id, {"ok": True})
+
     def _forward_log(self, body: dict) -> None:
         job = self.jobs.get(body.get("job_id"))
         if job is not None and job.conn is not None and not job.conn.closed:
@@ -374,6 +380,8 @@ class ControlStore:
             self.update_resources(body)
         elif kind == "job_log":
             self._forward_log(body)
+        elif kind == "flush_job_logs":  # a driver leaving: its workers' lines first
+            spawn(self._flush_job_logs(conn, body, req_id))
         elif kind == "reattach":
             self.reattach(conn, body)
             conn.reply(req_id, {"ok": True})

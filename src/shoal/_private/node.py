@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from . import cluster_policy, memory_monitor, placement, scheduler
+from . import cluster_policy, memory_monitor, node_output, placement, scheduler
 from .aio import spawn
 from .config import config
 from .node_observe import ObserveMixin
@@ -24,6 +24,8 @@ from .resources import NodeResources, ResourceSet
 from .transport import Connection, ConnectionLost, RemoteError, connect
 
 log = logging.getLogger(__name__)
+
+EXIT_GRACE_S = 10.0  # how long a worker that leaves by itself may take before it is killed
 
 
 class WorkerProc:
@@ -35,6 +37,7 @@ class WorkerProc:
         self.conn: Connection | None = None
         self.job_id: int | None = None  # job of the current/last lease, for log routing
         self.log_file = None
+        self.readers: list = []  # node_output.OutputReader of its stdout and stderr
 
 
 class NodeDaemon(ObserveMixin):
@@ -171,47 +174,44 @@ class NodeDaemon(ObserveMixin):
         cmd = [sys.executable, "-m", "shoal._private.worker_main",
                "--node-address", self.address, "--worker-id", worker_id.hex(),
                "--node-id", self.node_id.hex(), "--session-tag", self.session_tag]
+        # Our own pipes (not asyncio's): their readers count bytes, for flush_logs.
+        pipes = [os.pipe(), os.pipe()]
         try:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                stdout=pipes[0][1], stderr=pipes[1][1],
             )
         except OSError:
             log.exception("could not start a worker")
+            for r, _w in pipes:
+                os.close(r)
             self._apply(self.sched.worker_died(worker_id)[0])
             return
+        finally:
+            for _r, w in pipes:
+                os.close(w)
         wp = WorkerProc(worker_id, proc)
         self.procs[worker_id] = wp
         wp.log_file = open(  # noqa: SIM115 - lives as long as the worker
             os.path.join(self.session_dir, "logs", f"worker-{worker_id.hex()[:8]}-{proc.pid}.log"),
             "ab", buffering=0,
         )
-        outs = [spawn(self._pump_output(wp, proc.stdout, False)),
-                spawn(self._pump_output(wp, proc.stderr, True))]
+        await self._read_output(wp, [r for r, _w in pipes])
         await proc.wait()
         self._worker_exited(wp)
-        await asyncio.wait(outs, timeout=2.0)  # a grandchild may still hold the pipes
+        # A grandchild may still hold the pipes: stop reading them soon.
+        await asyncio.wait([r.done for r in wp.readers], timeout=2.0)
+        for r in wp.readers:
+            if r.transport is not None:
+                r.transport.close()
         wp.log_file.close()
 
-    async def _pump_output(self, wp: WorkerProc, stream, is_err: bool) -> None:
-        while True:
-            line = await stream.readline()
-            if not line:
-                break
-            wp.log_file.write(line)
-            if wp.job_id is None:
-                continue
-            msg = {"pid": wp.pid, "ip": self.ip, "err": is_err,
-                   "lines": [line.decode("utf-8", "replace").rstrip("\n")]}
-            subs = self.log_subscribers.get(wp.job_id)
-            live = [c for c in subs if not c.closed] if subs else []
-            if subs is not None and len(live) != len(subs):
-                self.log_subscribers[wp.job_id] = set(live)
-            if live:
-                for conn in live:
-                    conn.send("log_lines", msg)
-            else:  # the job's driver is on another node: the head forwards it
-                self.head.send("job_log", {**msg, "job_id": wp.job_id})
+    async def _read_output(self, wp: WorkerProc, fds: list[int]) -> None:
+        loop = asyncio.get_running_loop()
+        for fd, is_err in zip(fds, (False, True), strict=True):
+            reader = node_output.OutputReader(self, wp, is_err)
+            wp.readers.append(reader)
+            await loop.connect_read_pipe(lambda r=reader: r, os.fdopen(fd, "rb", buffering=0))
 
     def _worker_exited(self, wp: WorkerProc) -> None:
         self.procs.pop(wp.worker_id, None)
@@ -301,9 +301,24 @@ class NodeDaemon(ObserveMixin):
         return fut
 
     def return_lease(self, body: dict) -> None:
-        self._apply(self.sched.lease_returned(body["lease_id"],
-                                              worker_alive=not body.get("kill", False)))
+        actions = self.sched.lease_returned(body["lease_id"],
+                                            worker_alive=not body.get("kill", False))
+        if body.get("exiting"):
+            actions = self._let_exit(actions)
+        self._apply(actions)
         self._report_resources()
+
+    def _let_exit(self, actions: list) -> list:
+        """A worker leaving by itself (``max_calls``) is not killed at once: it is given
+        ``EXIT_GRACE_S`` to run its exit handlers, and killed only if still there then."""
+        loop = asyncio.get_running_loop()
+        kept = []
+        for a in actions:
+            if isinstance(a, scheduler.KillWorker):
+                loop.call_later(EXIT_GRACE_S, self.kill_worker, a.worker_id)
+            else:
+                kept.append(a)
+        return kept
 
     def owner_gone(self, conn: Connection) -> None:
         """A driver or worker holding leases disconnected: take its workers back."""

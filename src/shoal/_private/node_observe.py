@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from . import node_logs, node_stats
+from . import node_logs, node_output, node_stats
 from .aio import spawn
 from .transport import ConnectionLost, RemoteError
 
@@ -83,6 +83,8 @@ class ObserveMixin:
             return self.node_info()
         if kind == "list_logs":
             return self.list_logs()
+        if kind == "flush_logs":
+            return await node_output.flush(self, body.get("job_id"))
         if kind == "read_log":
             return self.read_log(body)
         if kind == "cancel_owned_task":
@@ -109,6 +111,8 @@ class ObserveMixin:
             conn.reply(req_id, self.node_info())
         elif kind == "list_logs":
             conn.reply(req_id, self.list_logs())
+        elif kind == "flush_logs":
+            spawn(self._reply_when(conn, req_id, node_output.flush(self, body.get("job_id"))))
         elif kind in ("read_log", "cancel_owned_task"):
             op = self.read_log if kind == "read_log" else self.cancel_owned_task
             try:

@@ -30,7 +30,8 @@ def _nonneg_number(name, v, kind):
                          f"for {kind}, got {v!r}.")
 
 
-def validate(opts: dict, *, actor: bool) -> dict:
+def validate(opts: dict, *, actor: bool, in_options: bool = False) -> dict:
+    """Check ``@remote`` (or, with ``in_options``, ``.options()``) keywords; returns a copy."""
     kind = "actors" if actor else "remote functions"
     valid = ACTOR_OPTIONS if actor else TASK_OPTIONS
     for k, v in opts.items():
@@ -85,7 +86,32 @@ def validate(opts: dict, *, actor: bool) -> dict:
                 raise ValueError("Actor name cannot be an empty string.")
         elif k == "scheduling_strategy":
             _validate_strategy(v)
+        elif k == "max_calls":
+            _validate_max_calls(v)
+        elif k == "runtime_env":
+            from .worker_env import validate_runtime_env
+
+            validate_runtime_env(v)
+    if in_options and "max_calls" in opts:
+        raise ValueError("Setting 'max_calls' is not supported in '.options()'.")
     return dict(opts)
+
+
+def _validate_max_calls(v) -> None:
+    if not isinstance(v, int):  # Ray's check: a bool passes as an int
+        raise TypeError("The type of keyword 'max_calls' must be (<class 'int'>, <class "
+                        f"'NoneType'>), but received type {type(v)}")
+    if v < 0:
+        raise ValueError("The keyword 'max_calls' only accepts None, 0 or a positive integer.")
+
+
+def max_calls(opts: dict) -> int:
+    """How many calls of a function a worker runs before it exits (0: no limit). As in Ray,
+    a function that needs GPUs gets 1 unless it says otherwise."""
+    n = opts.get("max_calls")
+    if n is None:
+        return 1 if (opts.get("num_gpus") or 0) > 0 else 0
+    return int(n)
 
 
 def _validate_strategy(v) -> None:

@@ -44,6 +44,8 @@ class TaskSpec:
     dep_refs: dict = field(default_factory=dict)  # argument index -> ObjectRef (lineage)
     arg_losses: int = 0  # times a worker found an argument lost with its node
     group: list | None = None  # its placement group (scheduling_strategies.placement)
+    max_calls: int = 0  # calls of this function a worker runs before it exits (0: no limit)
+    env_vars: dict | None = None  # runtime_env env_vars (inherited, merged with the task's)
 
     @property
     def key(self) -> tuple:
@@ -124,10 +126,13 @@ class Submitter:
             ks.workers.remove(lw)
             self._return(lw)
 
-    def _return(self, lw: LeasedWorker, kill: bool = False) -> None:
+    def _return(self, lw: LeasedWorker, kill: bool = False, exiting: bool = False) -> None:
         conn = lw.node_conn or self.rt.node_conn
         if conn is not None and not conn.closed:
-            conn.send("return_lease", {"lease_id": lw.lease_id, "kill": kill})
+            body = {"lease_id": lw.lease_id, "kill": kill}
+            if exiting:
+                body["exiting"] = True  # it ends by itself: let it finish exiting
+            conn.send("return_lease", body)
 
     async def _lease(self, ks: KeyState) -> None:
         """Lease a worker for this key from our node, or from the node it spills back to."""
@@ -218,6 +223,13 @@ class Submitter:
             body["fn"] = len(bufs)
             bufs.append(spec.fn_bytes)
             sent.add(spec.fid)
+            paths = self.rt.code_paths.by_job.get(self.rt.job_id)
+            if paths:  # the job's driver directories, needed to load the function
+                body["sp"] = paths
+        if spec.env_vars:
+            body["env"] = spec.env_vars
+        if spec.max_calls:
+            body["mc"] = spec.max_calls
         spec.worker = lw
         spec.attempt += 1
         self.rt.task_events.running(spec.task_id, spec.attempt, lw.worker_id, lw.node_id,
@@ -244,7 +256,13 @@ class Submitter:
         exc = fut.exception()
         if exc is None:
             body, bufs = fut.result()
-            if self.rt.task_finished(spec, body, bufs):
+            if body.get("exiting"):
+                # The worker reached max_calls and leaves after this reply: not a crash.
+                self._worker_lost(ks, lw, exiting=True)
+            if body.get("requeue"):  # pushed behind a call after which the worker left
+                spec.attempt -= 1
+                ks.tasks.appendleft(spec)
+            elif self.rt.task_finished(spec, body, bufs):
                 ks.tasks.append(spec)  # retry of an application error
         elif isinstance(exc, ConnectionLost):
             self._worker_lost(ks, lw)
@@ -289,13 +307,13 @@ class Submitter:
                 f"(max_retries={spec.max_retries})."
             ))
 
-    def _worker_lost(self, ks: KeyState, lw: LeasedWorker) -> None:
+    def _worker_lost(self, ks: KeyState, lw: LeasedWorker, exiting: bool = False) -> None:
         if lw.dead:
             return
         lw.dead = True
         if lw in ks.workers:
             ks.workers.remove(lw)
-        self._return(lw, kill=True)
+        self._return(lw, kill=True, exiting=exiting)
 
     def peer_lost(self, conn) -> None:
         """A connection closed: leases on that worker are gone."""

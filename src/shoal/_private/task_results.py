@@ -67,6 +67,9 @@ class TasksMixin:
         bufs: list = [cls_bytes]
         spec["cls"] = 0
         spec["job"] = self.job_id
+        paths = self.code_paths.by_job.get(self.job_id)
+        if paths:  # the job's driver directories, needed to load the class
+            spec["sp"] = paths
         spec["args"] = [v.to_wire(bufs) for v in args]
         if self.head_conn is not None and not self.head_conn.closed:
             self.head_conn.send("create_actor", spec, bufs)

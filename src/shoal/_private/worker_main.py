@@ -35,6 +35,9 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     _die_with_parent()
     session_dir = os.environ["SHOAL_SESSION_DIR"]
+    from . import worker_output
+
+    worker_output.install()  # before logging takes a reference to sys.stderr
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 
