@@ -21,6 +21,8 @@ from .remote_function import _prepare_args
 from .util.scheduling_strategies import placement
 
 _HANDLE_MARK = b"\x00" * 8 + b"ACTR"
+# Methods every actor has (Ray's): wait until created, run a function on the instance, leave.
+_BUILTIN_METHODS = ("__ray_ready__", "__ray_call__", "__ray_terminate__")
 
 
 def _method_meta(cls) -> dict:
@@ -56,6 +58,19 @@ class ActorClass:
     def __call__(self, *args, **kwargs):
         raise TypeError(f"Actors cannot be instantiated directly. Instead of '{self._name}()', "
                         f"use '{self._name}.remote()'.")
+
+    def __getattr__(self, name: str):
+        """The class's own attributes (constants, static and class methods) through the
+        actor class, as in Ray, where the actor class derives from the user's class: inside
+        an actor, ``MyActor.X`` and ``MyActor.helper()`` reach the user class."""
+        cls = self.__dict__.get("_cls")
+        if cls is None or name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return getattr(cls, name)
+        except AttributeError:
+            raise AttributeError(f"'ActorClass({self._name})' object has no attribute "
+                                 f"'{name}'") from None
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -204,10 +219,10 @@ class ActorHandle:
         return ActorID(self._actor_id_b)
 
     def __getattr__(self, name: str):
-        if name.startswith("__") and name != "__ray_terminate__":
-            raise AttributeError(name)
-        if name == "__ray_terminate__":
+        if name in _BUILTIN_METHODS:
             return ActorMethod(self, name, {})
+        if name.startswith("__"):
+            raise AttributeError(name)
         methods = self.__dict__.get("_methods")
         if methods is None or name not in methods:
             raise AttributeError(f"'ActorHandle' object has no attribute '{name}': actor class "

@@ -351,12 +351,26 @@ def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
     return rt.wait(refs, num_returns, timeout)
 
 
-def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
-    """Cancel the task that makes ``object_ref``: queued tasks never run, running ones are
-    interrupted (``force=True`` kills their worker); ``get`` then raises TaskCancelledError."""
+def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
+    """Cancel the task that makes ``object_ref`` (an ObjectRef or ObjectRefGenerator).
+
+    A task not started yet never runs; a running task gets a KeyboardInterrupt
+    (``force=True``: its worker exits). An actor call not started yet never runs; a running
+    one is cancelled as an asyncio task in an async actor, or has its flag set
+    (``get_runtime_context().is_canceled()``) in a sync one; ``force=True`` is refused for
+    actor calls (ValueError). ``get`` then raises TaskCancelledError. With ``recursive``, the
+    tasks the cancelled task submitted are cancelled too. A ref owned elsewhere is cancelled
+    by its owner. A finished task is left alone."""
+    from ._private.generator import ObjectRefGenerator
+
+    rt = _runtime()
+    if isinstance(object_ref, ObjectRefGenerator):
+        rt.cancel(object_ref._task_id, rt.address, force, recursive)
+        return
     if not isinstance(object_ref, ObjectRef):
-        raise TypeError(f"shoal.cancel() only supports ObjectRefs, got {type(object_ref).__name__}")
-    _runtime().cancel(object_ref, force, recursive)
+        raise TypeError("ray.cancel() only supported for object refs. For actors, try "
+                        f"ray.kill(). Got: {type(object_ref)}.")
+    rt.cancel(object_ref._id[:24], object_ref._owner, force, recursive)
 
 
 def get_gpu_ids() -> list:
@@ -483,8 +497,8 @@ def kill(actor, *, no_restart: bool = True) -> None:
     from .actor import ActorHandle
 
     if not isinstance(actor, ActorHandle):
-        raise ValueError(f"shoal.kill() only supported for actors. For tasks, try "
-                         f"shoal.cancel(). Got: {type(actor).__name__}.")
+        raise ValueError("ray.kill() only supported for actors. For tasks, try ray.cancel(). "
+                         f"Got: {type(actor)}.")
     rt = _runtime()
     rt.call(rt.head_conn.request("kill_actor", {"aid": actor._actor_id_b,
                                                 "no_restart": no_restart}))

@@ -382,7 +382,7 @@ class ActorDiedError(RayActorError):
             if _field(cause, "error_message"):
                 lines.append(str(_field(cause, "error_message")))
             if _field(cause, "never_started"):
-                lines.append("The actor never ran: it was cancelled before it started.")
+                lines.append("The actor never ran - it was cancelled before it started running.")
             preempted = preempted or bool(_field(cause, "preempted"))
             error_msg = "\n".join(lines)
         super().__init__(actor_id, error_msg, init_failed, preempted)
@@ -397,7 +397,7 @@ class ActorUnavailableError(RayActorError):
         super().__init__(
             actor_id,
             f"The actor {actor_id} is unavailable: {error_message}. "
-            "The task may or may not have run on the actor.",
+            "The task may or may not have been executed on the actor.",
         )
 
 

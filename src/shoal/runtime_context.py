@@ -93,5 +93,15 @@ class RuntimeContext:
         return {"job_id": self.job_id, "node_id": self.node_id, "namespace": self.namespace,
                 "task_id": self.task_id}
 
+    def is_canceled(self) -> bool:
+        """Whether ``cancel()`` has been called on the task (or sync actor call) running
+        here: a sync actor method can poll it to stop early. RuntimeError in a driver and
+        in an async actor, as in Ray."""
+        tx = getattr(self._rt, "task_executor", None)
+        if self._rt.mode != "worker" or tx is None:
+            raise RuntimeError("This method is only available when the process is a worker. "
+                               "Current mode: 0")
+        return tx.is_canceled()
+
     def should_capture_child_tasks_in_placement_group(self) -> bool:
         return False

@@ -505,4 +505,6 @@ def test_head_restarted_on_its_session_keeps_detached_actors(cli):
     assert out.returncode == 0, out.stderr
     # The restarted head knows the actor from its SQLite file; its worker died with the
     # head's own node, so on reconnecting to it the head finds it gone and buries it.
-    assert "[('DEAD', \"The actor's worker died while the head was away.\")]" in out.stdout
+    assert "[('DEAD', \"The actor is dead because its worker process has died. Worker exit " \
+           "type: SYSTEM_ERROR Worker exit detail: The actor's worker died while the head " \
+           "was away.\")]" in out.stdout

@@ -492,23 +492,53 @@ def test_output_of_nested_tasks_reaches_driver(capfd):
     wait_for_output(capfd, f"(inner pid={pid}) from the inner task")
 
 
-def test_cancel_is_recursive_by_default():
+def test_cancel_is_recursive_by_default(tmp_path):
     from tests.conftest import wait_for_condition
+
+    started = tmp_path / "child started"
+
+    @ray.remote
+    def child(path):
+        open(path, "w").close()
+        time.sleep(60)
+
+    @ray.remote
+    def parent(path):
+        ray.get(child.remote(path))
+
+    wait_for_condition(lambda: ray.available_resources().get("CPU") == 2, timeout=20)
+    ref = parent.remote(str(started))
+    # The child is running (the parent blocks in get, lending it its CPU): not just the
+    # parent, which would also leave one CPU in use before it submits the child.
+    wait_for_condition(started.exists, timeout=20)
+    ray.cancel(ref)
+    with pytest.raises(ex.TaskCancelledError):
+        ray.get(ref, timeout=20)
+    # the child was cancelled too: both CPUs are free again long before its 60 s sleep
+    wait_for_condition(lambda: ray.available_resources().get("CPU") == 2, timeout=15)
+
+
+def test_tasks_submitted_while_their_parent_is_being_cancelled_are_cancelled(tmp_path):
+    from tests.conftest import wait_for_condition
+
+    started = tmp_path / "submitting"
 
     @ray.remote
     def child():
         time.sleep(60)
 
     @ray.remote
-    def parent():
-        ray.get(child.remote())
+    def parent(path):
+        refs = [child.remote()]
+        open(path, "w").close()
+        while True:  # submits until interrupted: a cancel lands in mid-submission
+            refs.append(child.remote())
 
     wait_for_condition(lambda: ray.available_resources().get("CPU") == 2, timeout=20)
-    ref = parent.remote()
-    # parent blocks in get (lending its CPU) while child sleeps on one: 1 CPU in use
-    wait_for_condition(lambda: ray.available_resources().get("CPU") == 1, timeout=20)
+    ref = parent.remote(str(started))
+    wait_for_condition(started.exists, timeout=20)
     ray.cancel(ref)
     with pytest.raises(ex.TaskCancelledError):
         ray.get(ref, timeout=20)
-    # the child was cancelled too: both CPUs are free again long before its 60 s sleep
+    # no child escaped the cancel: nothing keeps a CPU for its 60 s sleep
     wait_for_condition(lambda: ray.available_resources().get("CPU") == 2, timeout=15)

@@ -73,13 +73,10 @@ class ActorManager:
         try:
             conn = await connect(e.address, self.token, hello={"role": "head"})
         except (OSError, ConnectionError, TimeoutError):
-            self._worker_gone(e.actor_id, worker_id, "The actor's worker died while the head "
-                                                     "was away.")
+            self._worker_gone(e.actor_id, worker_id, at.worker_died_cause(
+                "SYSTEM_ERROR", "The actor's worker died while the head was away."))
             return
-        self.worker_conns[e.actor_id] = conn
-        conn.close_callbacks.append(
-            lambda _c: self._worker_gone(e.actor_id, worker_id,
-                                         "The actor's worker process died unexpectedly."))
+        self._watch_worker(e.actor_id, worker_id, conn)
 
     def reattach_owner(self, conn: Connection, owner_id: bytes) -> None:
         self._orphans.discard(owner_id)
@@ -125,7 +122,9 @@ class ActorManager:
         elif kind == "actor_out_of_scope":
             self._run(self.table.out_of_scope(body["aid"]))
         elif kind == "actor_exiting":
-            self.table.exiting(body["aid"], body.get("cause", ""))
+            self.table.exiting(body["aid"], body.get("exit_type") or "INTENDED_USER_EXIT",
+                               body.get("detail") or body.get("cause", ""),
+                               body.get("intended", True))
             self._save(self.table.actors.get(body["aid"]))
             conn.reply(req_id, {"ok": True})
         else:
@@ -160,7 +159,8 @@ class ActorManager:
         fut = asyncio.get_running_loop().create_future()
         self._run(self.table.wait_for(
             body["aid"], body.get("after", -1),
-            lambda e: fut.done() or fut.set_result(e.public())))
+            lambda e: fut.done() or fut.set_result(e.public()),
+            restarting=bool(body.get("restarting"))))
         conn.reply(req_id, await fut)
 
     # -- actions --------------------------------------------------------------------------
@@ -247,6 +247,8 @@ class ActorManager:
                                                        "kill": True})
             return
         self.leases[grant["worker_id"]] = (node_id, grant["lease_id"])
+        node = self.store.nodes.get(node_id) if self.store is not None else None
+        grant["ip"] = getattr(node, "ip", None) or "127.0.0.1"
         self.grants[e.actor_id] = grant
         link.set_worker_job(grant["worker_id"], e.job_id)
         self._run(self.table.leased(e.actor_id, grant))
@@ -264,12 +266,10 @@ class ActorManager:
         try:
             conn = await connect(address, self.token, hello={"role": "head"})
         except (TimeoutError, OSError, ConnectionError) as err:
-            self._worker_gone(e.actor_id, worker_id, f"could not reach the actor's worker: {err}")
+            self._worker_gone(e.actor_id, worker_id, at.worker_died_cause(
+                "SYSTEM_ERROR", f"could not reach the actor's worker: {err}"))
             return
-        self.worker_conns[e.actor_id] = conn
-        conn.close_callbacks.append(
-            lambda _c: self._worker_gone(e.actor_id, worker_id,
-                                         "The actor's worker process died unexpectedly."))
+        self._watch_worker(e.actor_id, worker_id, conn)
         spec = dict(e.spec)
         spec.update(incarnation=e.incarnation, gpu=self.grants[e.actor_id].get("gpu_ids"),
                     name=e.name, namespace=e.namespace, job=e.job_id)
@@ -285,12 +285,20 @@ class ActorManager:
             self._run(self.table.creation_failed(e.actor_id, worker_id, reply.get("error", "")))
         self._save(e)
 
-    def _worker_gone(self, actor_id: bytes, worker_id: bytes, cause: str) -> None:
+    def _watch_worker(self, actor_id: bytes, worker_id: bytes, conn: Connection) -> None:
+        """The actor's death is seen here first: its worker's connection closes."""
+        self.worker_conns[actor_id] = conn
+        crashed = at.worker_died_cause("SYSTEM_ERROR", at.CRASHED)
+        conn.close_callbacks.append(
+            lambda _c: self._worker_gone(actor_id, worker_id, crashed, at.CRASHED))
+
+    def _worker_gone(self, actor_id: bytes, worker_id: bytes, cause: str,
+                     detail: str = "") -> None:
         if self.worker_conns.get(actor_id) is not None and \
                 self.worker_conns[actor_id].closed:
             self.worker_conns.pop(actor_id, None)
         self._release(worker_id)
-        self._run(self.table.worker_died(actor_id, worker_id, cause))
+        self._run(self.table.worker_died(actor_id, worker_id, cause, detail))
 
     def _release(self, worker_id: bytes) -> None:
         held = self.leases.pop(worker_id, None)
@@ -309,7 +317,7 @@ class ActorManager:
                     conn.close()
                 self.leases.pop(e.worker_id, None)
                 self._run(self.table.worker_died(e.actor_id, e.worker_id,
-                                                 "The node running the actor died."))
+                                                 at.node_died_cause(node_id)))
 
     def _kill(self, a: at.Kill) -> None:
         conn = self.worker_conns.get(a.entry.actor_id)

@@ -3,9 +3,11 @@
 Calls are sent straight to the actor's worker, in the order they were made: a call whose
 ObjectRef arguments are not ready yet holds back the ones behind it. The head says where the
 actor lives (and waits while it restarts). When the connection to the actor drops, calls in
-flight are retried on the next incarnation if ``max_task_retries`` allows, or fail with
-``ActorDiedError``; once the actor is dead for good every call fails promptly.
-Everything here runs on the runtime's event loop thread.
+flight go back to the front of the queue, in order, and are sent to the next incarnation if
+``max_task_retries`` allows (each resend counts); the others wait for the head's verdict and
+fail with ``ActorUnavailableError`` if the actor is restarting, ``ActorDiedError`` (with Ray's
+death context) if it is dead for good. Once it is dead every call fails promptly.
+Everything here runs on the runtime's event loop thread, except ``try_direct``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class ActorQueue:
         self.conn = None
         self.incarnation = -1
         self.connecting = False
+        self.lost: list[ActorCall] = []  # died in flight, no retry left: await the verdict
         self.dead: BaseException | None = None
         self.count = 0  # calls made and not finished, for max_pending_calls
         self.in_transit = 0  # calls handed to the loop and not yet queued here
@@ -82,6 +85,7 @@ class ActorSubmitter:
                 return False
             body, bufs = self._body(call)
             call.attempt += 1
+            call.resolved = True  # no arguments to wait for, should it be sent again
             self.rt.task_events.running(call.task_id, call.attempt, *q.where)
             call.conn = conn
             q.inflight[call.task_id] = call
@@ -110,10 +114,14 @@ class ActorSubmitter:
         try:
             values = await self.rt._gather_values([call.args[i] for i in deps])
         except exc_mod.RayError as e:
+            if call.cancelled:
+                return  # failed already, when it was cancelled
             if call in q.pending:
                 q.pending.remove(call)
             self._fail(q, call, e)
             self._pump(q)
+            return
+        if call.cancelled:
             return
         for i, v in zip(deps, values, strict=True):
             if v.is_error:
@@ -130,11 +138,12 @@ class ActorSubmitter:
 
     def _pump(self, q: ActorQueue) -> None:
         if q.dead is not None:
+            self._fail_lost(q, q.dead)
             while q.pending:
                 self._fail(q, q.pending.popleft(), q.dead)
             return
         if q.conn is None or q.conn.closed:
-            if q.pending and not q.connecting:
+            if (q.pending or q.lost) and not q.connecting:
                 q.connecting = True
                 spawn(self._connect(q))
             return
@@ -146,22 +155,35 @@ class ActorSubmitter:
         from .. import exceptions as exc_mod
 
         try:
-            info, _ = await self.rt.head_conn.request(
-                "get_actor_info", {"aid": q.actor_id, "after": q.incarnation})
-            if info["state"] == "DEAD":
-                q.dead = exc_mod.ActorDiedError(
-                    f"The actor {q.actor_id.hex()} is dead: {info['death_cause']}",
-                    actor_id=q.actor_id.hex())
-            else:
-                conn = await self.rt.peer(info["address"])
-                q.where = (info.get("worker_id"), info.get("node_id"), info.get("pid"))
-                q.conn = conn
-                q.incarnation = info["incarnation"]
+            while True:
+                # Calls that died with the last incarnation hear of a restart at once.
+                info, _ = await self.rt.head_conn.request(
+                    "get_actor_info", {"aid": q.actor_id, "after": q.incarnation,
+                                       "restarting": bool(q.lost)})
+                if info["state"] == "DEAD":
+                    q.dead = death_error(info, q.actor_id)
+                    break
+                if q.lost:
+                    why = info.get("restart_cause")
+                    self._fail_lost(q, exc_mod.ActorUnavailableError(
+                        "The actor is temporarily unavailable" + (f": {why}" if why else ""),
+                        q.actor_id))
+                if info["state"] == "ALIVE":
+                    try:
+                        q.conn = await self.rt.peer(info["address"])
+                    except (ConnectionLost, OSError):
+                        # Died just after the head said where: wait for what comes next.
+                        q.incarnation = info["incarnation"]
+                        continue
+                    q.where = (info.get("worker_id"), info.get("node_id"),
+                               info.get("pid"))
+                    q.incarnation = info["incarnation"]
+                    break
         except (ConnectionLost, RemoteError, OSError) as e:
             if self.rt.shutting_down:
                 return
             q.dead = exc_mod.ActorUnavailableError(
-                f"could not reach actor {q.actor_id.hex()}: {e}")
+                f"could not reach the control store to find the actor: {e}", q.actor_id)
         finally:
             q.connecting = False
         self._pump(q)
@@ -212,7 +234,7 @@ class ActorSubmitter:
     # -- failures -------------------------------------------------------------------------
     def peer_lost(self, conn) -> None:
         """The connection to an actor dropped: its process died (or is being restarted)."""
-        for q in self.queues.values():
+        for q in list(self.queues.values()):
             if q.conn is conn:
                 with q.lock:
                     self._requeue_lost(q, conn)
@@ -220,23 +242,70 @@ class ActorSubmitter:
 
     def _requeue_lost(self, q: ActorQueue, conn) -> None:
         """Calls in flight on ``conn`` go back to the front of the queue, in order, if
-        max_task_retries allows; the others fail."""
-        from .. import exceptions as exc_mod
-
+        max_task_retries allows (a cancelled call is never retried); the others wait for
+        the head to say whether the actor restarts or is dead."""
         q.conn = None
         retry = []
         for call in list(q.inflight.values()):
             if call.conn is not conn:
                 continue
             del q.inflight[call.task_id]
-            if call.max_retries < 0 or call.attempt <= call.max_retries:
+            if not call.cancelled and (call.max_retries < 0 or
+                                       call.attempt <= call.max_retries):
                 retry.append(call)
             else:
-                self._fail(q, call, exc_mod.ActorDiedError(
-                    f"The actor {q.actor_id.hex()} died while running {call.name}; "
-                    f"max_task_retries={call.max_retries} does not allow a retry.",
-                    actor_id=q.actor_id.hex()))
+                q.lost.append(call)
         q.pending.extendleft(reversed(retry))
+
+    def _fail_lost(self, q: ActorQueue, err: BaseException) -> None:
+        lost, q.lost = q.lost, []
+        for call in lost:
+            self._fail(q, call, err)
+
+    # -- cancellation ---------------------------------------------------------------------
+    def find(self, task_id: bytes) -> tuple[ActorQueue, ActorCall, str] | None:
+        """The unfinished call with this task id: its queue, the call, and where it is
+        (``"pending"``: not sent yet, ``"inflight"``, ``"lost"``)."""
+        for q in list(self.queues.values()):
+            call = q.inflight.get(task_id)
+            if call is not None:
+                return q, call, "inflight"
+            for call in q.pending:
+                if call.task_id == task_id:
+                    return q, call, "pending"
+            for call in q.lost:
+                if call.task_id == task_id:
+                    return q, call, "lost"
+        return None
+
+    def unfinished(self) -> list[bytes]:
+        """Task ids of every call not answered yet (a recursive cancel's children)."""
+        ids: list[bytes] = []
+        for q in list(self.queues.values()):
+            ids += list(q.inflight)
+            ids += [c.task_id for c in q.pending]
+        return ids
+
+    def cancel(self, task_id: bytes, recursive: bool) -> bool:
+        """Cancel a call of ours: one not sent yet fails now with TaskCancelledError; one
+        sent is asked to stop (the actor answers TaskCancelledError). False if unknown."""
+        from .. import exceptions as exc_mod
+
+        found = self.find(task_id)
+        if found is None:
+            return False
+        q, call, where = found
+        call.cancelled = True
+        if where == "pending":
+            q.pending.remove(call)
+            self._fail(q, call, exc_mod.TaskCancelledError(
+                None, f"The task {task_id.hex()} is canceled from an actor "
+                      f"{q.actor_id.hex()} before it executes."))
+            self._pump(q)
+        elif where == "inflight" and call.conn is not None and not call.conn.closed:
+            call.conn.send("cancel_task", {"tid": task_id, "force": False,
+                                           "recursive": recursive})
+        return True
 
     def _fail(self, q: ActorQueue, call: ActorCall, err: BaseException) -> None:
         self._finish_count(q)
@@ -246,3 +315,21 @@ class ActorSubmitter:
     def _finish_count(q: ActorQueue) -> None:
         with q.lock:
             q.count -= 1
+
+
+def death_error(info: dict, actor_id: bytes) -> BaseException:
+    """``ActorDiedError`` for a dead actor, from the head's info: Ray's message (the death
+    context: class, id, pid, name, namespace, IP, and why), or its creation task's error."""
+    from .. import exceptions as exc_mod
+
+    cause = info.get("death_cause") or ""
+    if info.get("init_failed"):
+        err = exc_mod.ActorDiedError(cause, actor_id=actor_id.hex())
+        err._actor_init_failed = True
+        return err
+    return exc_mod.ActorDiedError({
+        "class_name": info.get("class_name"), "actor_id": actor_id.hex(),
+        "pid": info.get("pid"), "name": info.get("name"),
+        "ray_namespace": info.get("namespace"), "node_ip_address": info.get("ip"),
+        "error_message": cause, "never_started": info.get("never_started"),
+    }, actor_id=actor_id.hex())

@@ -10,7 +10,50 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .transport import split_address
+
 PENDING, ALIVE, RESTARTING, DEAD = "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"
+
+# Death causes, worded as Ray's ActorDiedErrorContext.error_message so that messages match.
+KILLED = "The actor is dead because it was killed by `ray.kill`."
+OUT_OF_SCOPE = "The actor is dead because all references to the actor were removed."
+CRASHED = ("Worker unexpectedly exits with a connection error code 2. End of file. Some "
+           "common causes include: (1) the process was killed by the OOM killer due to high "
+           "memory usage, (2) the process was killed by a signal (shoal stop, kill -9), or "
+           "(3) the worker crashed unexpectedly due to SIGSEGV or another unexpected error.")
+USER_EXIT = ("Worker exits by an user request. Worker exits with an exit code 0. "
+             "exit_actor() is called.")
+KILLED_RESTARTABLE = ("Worker exits because the actor is killed. The actor is dead because "
+                      "it was killed by `ray.kill`.")
+
+
+def worker_died_cause(exit_type: str, detail: str) -> str:
+    """Why an actor died with its worker process: exit type (Ray's ``WorkerExitType`` names:
+    ``SYSTEM_ERROR``, ``INTENDED_USER_EXIT``, ``INTENDED_SYSTEM_EXIT``) and details."""
+    return (f"The actor is dead because its worker process has died. Worker exit type: "
+            f"{exit_type} Worker exit detail: {detail}")
+
+
+def owner_died_cause(owner_id: bytes, owner_ip: str) -> str:
+    return (f"The actor is dead because its owner has died. Owner Id: {owner_id.hex()} "
+            f"Owner Ip address: {owner_ip} Owner worker exit type: SYSTEM_ERROR Worker exit "
+            f"detail: the owner's connection to the control store closed.")
+
+
+def node_died_cause(node_id: bytes | None) -> str:
+    node = node_id.hex() if node_id else "unknown"
+    return (f"The actor died because its node has died. Node Id: {node}\n"
+            f"\tthe actor's node was terminated unexpectedly: its daemon stopped answering "
+            f"the head (connection closed or heartbeats missed).")
+
+
+def _address_ip(address: str) -> str:
+    tcp, _ = split_address(address or "")
+    return tcp.rpartition(":")[0].strip("[]") if tcp else "127.0.0.1"
+
+
+def creation_failed_cause(task_error: str) -> str:
+    return f"The actor died because of an error raised in its creation task, {task_error}"
 
 
 @dataclass
@@ -36,8 +79,15 @@ class ActorEntry:
     lease_id: int | None = None
     pid: int | None = None
     death_cause: str = ""
-    waiters: list = field(default_factory=list)  # callables(entry) run on ALIVE or DEAD
+    # (callable(entry), also on RESTARTING) pairs, run on ALIVE or DEAD (or RESTARTING)
+    waiters: list = field(default_factory=list)
     no_restart: bool = False  # the next death is final (killed or exited on purpose)
+    node_ip: str = ""
+    exit_type: str = ""  # how the current worker is about to die, if it said so first
+    exit_detail: str = ""  # and why
+    last_exit: str = ""  # why the last worker died (the cause of the current restart)
+    init_failed: bool = False  # __init__ raised: death_cause is its error
+    never_started: bool = False  # died before it was ever created
 
     def public(self) -> dict:
         return {
@@ -46,7 +96,9 @@ class ActorEntry:
             "incarnation": self.incarnation, "num_restarts": self.num_restarts,
             "death_cause": self.death_cause, "pid": self.pid, "node_id": self.node_id,
             "job_id": self.job_id, "detached": self.detached, "worker_id": self.worker_id,
-            "max_restarts": self.max_restarts,
+            "max_restarts": self.max_restarts, "ip": self.node_ip,
+            "init_failed": self.init_failed, "never_started": self.never_started,
+            "restart_cause": self.last_exit,
         }
 
 
@@ -112,6 +164,7 @@ class ActorTable:
             return [Kill(e, grant["worker_id"], grant["lease_id"])] if e else []
         e.worker_id, e.lease_id = grant["worker_id"], grant["lease_id"]
         e.address, e.pid, e.node_id = grant["address"], grant.get("pid"), grant.get("node_id")
+        e.node_ip = grant.get("ip") or e.node_ip
         return [Create(e)]
 
     def created(self, actor_id: bytes, worker_id: bytes) -> list:
@@ -128,8 +181,8 @@ class ActorTable:
         e = self.actors.get(actor_id)
         if e is None or e.worker_id != worker_id:
             return []
-        return self._die(e, f"The actor died because of an error raised in its creation "
-                            f"task:\n{error}", graceful=False)
+        e.init_failed = True
+        return self._die(e, creation_failed_cause(error), graceful=False)
 
     def creation_aborted(self, actor_id: bytes, why: str) -> list:
         """The creator could not send a spec (an argument failed): dead before it lived."""
@@ -139,17 +192,24 @@ class ActorTable:
         return self._die(e, f"The actor could not be created: {why}", graceful=False)
 
     # -- death ----------------------------------------------------------------------------
-    def worker_died(self, actor_id: bytes, worker_id: bytes, cause: str) -> list:
+    def worker_died(self, actor_id: bytes, worker_id: bytes, cause: str,
+                    detail: str = "") -> list:
+        """The actor's worker is gone. ``cause`` is the full death cause, ``detail`` the
+        short form a restart reports (unless the worker said why first)."""
         e = self.actors.get(actor_id)
         if e is None or e.state == DEAD or e.worker_id != worker_id:
             return []
         lease_id = e.lease_id
         e.address = e.worker_id = e.lease_id = None
+        if e.exit_detail:
+            cause = worker_died_cause(e.exit_type, e.exit_detail)
+            detail = e.exit_detail
+        e.last_exit, e.exit_type, e.exit_detail = detail or cause, "", ""
         if not e.no_restart and (e.max_restarts < 0 or e.num_restarts < e.max_restarts):
             e.state = RESTARTING
             e.num_restarts += 1
             e.incarnation += 1
-            return [Kill(e, worker_id, lease_id), Lease(e)]
+            return [Kill(e, worker_id, lease_id), Lease(e)] + self._notify(e, restarting=True)
         e.state = DEAD
         if not e.death_cause:
             e.death_cause = cause
@@ -161,37 +221,44 @@ class ActorTable:
         if e is None or e.state == DEAD:
             return []
         if no_restart:
-            return self._die(e, cause or "The actor was killed by shoal.kill().",
-                             graceful=False)
+            return self._die(e, cause or KILLED, graceful=False)
         if e.worker_id is None:
             return []
+        e.exit_type, e.exit_detail = "INTENDED_SYSTEM_EXIT", KILLED_RESTARTABLE
         return [Kill(e, e.worker_id, e.lease_id)]
 
-    def exiting(self, actor_id: bytes, cause: str) -> None:
-        """The actor is leaving on purpose (exit_actor, __ray_terminate__): no restart."""
+    def exiting(self, actor_id: bytes, exit_type: str, detail: str,
+                intended: bool = True) -> None:
+        """The actor's worker is about to exit. On purpose (exit_actor, __ray_terminate__):
+        no restart, and this is the death cause. Not intended (``sys.exit()`` in a method):
+        a crash as far as restarts go, this saying why it died."""
         e = self.actors.get(actor_id)
-        if e is not None:
+        if e is None or e.state == DEAD:
+            return
+        if intended:
             e.no_restart = True
-            e.death_cause = cause
+            e.death_cause = worker_died_cause(exit_type, detail)
+        else:
+            e.exit_type, e.exit_detail = exit_type, detail
 
     def owner_died(self, owner_id: bytes) -> list:
         actions: list = []
         for e in list(self.actors.values()):
             if e.owner_id == owner_id and not e.detached and e.state != DEAD:
-                actions += self._die(e, "The actor's owner (the process that created it) "
-                                        "has died.", graceful=False)
+                cause = owner_died_cause(owner_id, _address_ip(e.owner_address))
+                actions += self._die(e, cause, graceful=False)
         return actions
 
     def out_of_scope(self, actor_id: bytes) -> list:
         e = self.actors.get(actor_id)
         if e is None or e.detached or e.state == DEAD:
             return []
-        return self._die(e, "All references to the actor were removed; it was terminated.",
-                         graceful=True)
+        return self._die(e, OUT_OF_SCOPE, graceful=True)
 
     def _die(self, e: ActorEntry, cause: str, graceful: bool) -> list:
         e.no_restart = True
         e.death_cause = e.death_cause or cause
+        e.never_started = e.state == PENDING
         actions: list = []
         if e.worker_id is not None:
             actions.append(Kill(e, e.worker_id, e.lease_id, graceful=graceful))
@@ -199,22 +266,30 @@ class ActorTable:
         e.address = None
         return actions + self._notify(e)
 
-    def _notify(self, e: ActorEntry) -> list:
-        if not e.waiters:
-            return []
-        waiters, e.waiters = e.waiters, []
-        return [Notify(e, waiters)]
+    def _notify(self, e: ActorEntry, restarting: bool = False) -> list:
+        """Answer the waiters: all of them, or (``restarting``) those that asked to hear of
+        a restart too."""
+        if restarting:
+            now = [w for w, on_restart in e.waiters if on_restart]
+            e.waiters = [(w, r) for w, r in e.waiters if not r]
+        else:
+            now, e.waiters = [w for w, _ in e.waiters], []
+        return [Notify(e, now)] if now else []
 
     # -- lookups --------------------------------------------------------------------------
-    def wait_for(self, actor_id: bytes, after_incarnation: int, waiter) -> list:
-        """Call ``waiter(entry)`` once the actor is ALIVE past ``after_incarnation``, or DEAD."""
+    def wait_for(self, actor_id: bytes, after_incarnation: int, waiter,
+                 restarting: bool = False) -> list:
+        """Call ``waiter(entry)`` once the actor is ALIVE past ``after_incarnation``, or DEAD;
+        with ``restarting``, also once it is RESTARTING past ``after_incarnation``."""
         e = self.actors.get(actor_id)
         if e is None:
             return [Notify(ActorEntry(actor_id, "", None, "", False, b"", "", None, 0,
                                       state=DEAD, death_cause="unknown actor"), [waiter])]
-        if e.state == DEAD or (e.state == ALIVE and e.incarnation > after_incarnation):
+        past = e.incarnation > after_incarnation
+        if e.state == DEAD or (past and (e.state == ALIVE or
+                                         (restarting and e.state == RESTARTING))):
             return [Notify(e, [waiter])]
-        e.waiters.append(waiter)
+        e.waiters.append((waiter, restarting))
         return []
 
     def by_name(self, name: str, namespace: str) -> ActorEntry | None:

@@ -87,6 +87,7 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         self.max_inline = config.max_inline_bytes
         self._borrowed_cache: dict[bytes, Value] = {}  # values fetched for borrowed refs
         self.resolving: dict[bytes, TaskSpec] = {}  # tasks waiting for their arguments
+        self.cancelling_task: bytes | None = None  # a worker's task being cancelled
         self.generators: dict = {}  # task id -> ObjectRefGenerator of a streaming task
         self.dead_nodes: set[bytes] = set()  # as the head announced them
         self.task_events = TaskEvents()
@@ -371,8 +372,9 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
             conn.reply(req_id, {"owned": owned, "borrowed": borrowed, "pid": os.getpid(),
                                 "mode": self.mode, "worker_id": self.worker_id,
                                 "actor_id": self.actor_id, "address": self.address})
-        elif kind == "cancel_owned_task":  # from the dashboard, through our node
-            self._cancel(body["task_id"], bool(body.get("force")), True)
+        elif kind == "cancel_owned_task":  # a borrower's cancel(), or the dashboard's
+            self._cancel(body["task_id"], bool(body.get("force")),
+                         bool(body.get("recursive", True)))
         elif kind == "app_metrics":
             from .app_metrics import REGISTRY
 

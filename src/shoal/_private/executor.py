@@ -44,6 +44,7 @@ class TaskExecutor:
         self.env = CallEnv()  # env_vars and OMP_NUM_THREADS around each task
         rt.extra_handlers["push_task"] = self._on_push
         rt.extra_handlers["cancel_task"] = self._on_cancel
+        rt.task_executor = self
 
     # I/O thread ----------------------------------------------------------------------------
     def _on_push(self, conn, body, bufs, req_id):
@@ -60,11 +61,23 @@ class TaskExecutor:
             if tid in self.queued:
                 self.cancelled.add(tid)
             if self.current_tid == tid:
+                self.cancelled.add(tid)  # for is_canceled(), until the task ends
                 if body.get("recursive", True):
+                    # Tasks it submits from now on are cancelled as they are submitted;
+                    # those submitted so far, once drained from the batch, here.
+                    self.rt.cancelling_task = tid
                     self.rt.cancel_children(bool(body.get("force")))
                 if body.get("force"):
                     os._exit(1)  # its children's worker leases die with their owner
                 os.kill(os.getpid(), signal.SIGINT)
+
+    def is_canceled(self) -> bool:
+        """Whether cancel() reached the task running on this thread."""
+        ax = getattr(self.rt, "actor_executor", None)
+        if ax is not None and self.rt.actor_id is not None:
+            return ax.is_canceled()
+        tid = getattr(self.rt.current_task, "task_id", None)
+        return tid is not None and tid in self.cancelled
 
     # main thread ---------------------------------------------------------------------------
     def run_forever(self) -> None:
@@ -159,12 +172,20 @@ class TaskExecutor:
         except KeyboardInterrupt:
             self.deliver(conn, req_id, body, system=exc_mod.TaskCancelledError(tid.hex()),
                          exiting=exiting)
+        except SystemExit as e:
+            # As in Ray, sys.exit() ends the worker: the owner sees it die and retries the
+            # task within max_retries, then raises WorkerCrashedError.
+            log.warning("task %s called sys.exit(%r): the worker exits", body["name"], e.code)
+            _exit_now(e.code)
         except exc_mod.RaySystemError as e:
             self.deliver(conn, req_id, body, system=e, exiting=exiting)
         except BaseException as e:  # noqa: BLE001 - the user's error goes back to the caller
             self.deliver(conn, req_id, body, error=e, exiting=exiting)
         finally:
-            self.cancelled.discard(tid)
+            with self._cancel_lock:
+                self.cancelled.discard(tid)
+                if self.rt.cancelling_task == tid:
+                    self.rt.cancelling_task = None
             self.env.leave()
         if exiting:
             self._leave(conn)
@@ -395,6 +416,15 @@ async def _drain(conns) -> None:
         while not conn.closed and conn.transport is not None and loop.time() < deadline and (
                 conn._handoff or conn.transport.get_write_buffer_size()):
             await asyncio.sleep(0.002)
+
+
+def _exit_now(code) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - exiting regardless
+            pass
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 def _running_loop():

@@ -7,6 +7,7 @@ back (returns, streamed items, errors, retries, cancellation).
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 
 from .. import exceptions as exc_mod
@@ -16,6 +17,7 @@ from .aio import spawn
 from .ids import IdSource
 from .ownership import Value
 from .submitter import TaskSpec
+from .transport import ConnectionLost, RemoteError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ class TasksMixin:
         if not self._submit_scheduled:
             self._submit_scheduled = True
             self.loop.call_soon_threadsafe(self._drain_submissions)
+        if self.cancelling_task is not None:  # submitted by a task being cancelled
+            self.loop.call_soon_threadsafe(self._cancel, spec.task_id, False, True)
 
     def _drain_submissions(self) -> None:
         self._submit_scheduled = False
@@ -84,15 +88,16 @@ class TasksMixin:
         self.task_events.submitted(call.task_id, call.display_name or call.name,
                                    job_id=self.job_id, actor_id=call.actor_id, waits_for_args=bool(deps),
                                    parent=getattr(self.current_task, "task_id", None))
-        if not deps and self.actor_submitter.try_direct(call):
-            return
-        if deps:
-            with self.actor_submitter.queue(call.actor_id).lock:
-                self.actor_submitter.queue(call.actor_id).in_transit += 1
-        self._submissions.append((self.actor_submitter.submit, call, deps))
-        if not self._submit_scheduled:
-            self._submit_scheduled = True
-            self.loop.call_soon_threadsafe(self._drain_submissions)
+        if deps or not self.actor_submitter.try_direct(call):
+            if deps:
+                with self.actor_submitter.queue(call.actor_id).lock:
+                    self.actor_submitter.queue(call.actor_id).in_transit += 1
+            self._submissions.append((self.actor_submitter.submit, call, deps))
+            if not self._submit_scheduled:
+                self._submit_scheduled = True
+                self.loop.call_soon_threadsafe(self._drain_submissions)
+        if self.cancelling_task is not None:  # submitted by a task being cancelled
+            self.loop.call_soon_threadsafe(self._cancel, call.task_id, False, True)
 
     def _submit(self, spec: TaskSpec, deps: list) -> None:
         if not deps:
@@ -115,10 +120,13 @@ class TasksMixin:
                         "an argument's only copy was on a node that died")
                 # ours, and found lost only now: resolving again remakes it
         except exc_mod.RayError as e:
-            self.fail_task(spec, e)
+            if not spec.cancelled:
+                self.fail_task(spec, e)
             return
         finally:
             self.resolving.pop(spec.task_id, None)
+        if spec.cancelled:
+            return  # failed when it was cancelled
         for i, v in zip(deps, values, strict=True):
             if v.is_error:
                 self.task_events.finished(spec.task_id, error_type="RayTaskError")
@@ -127,9 +135,6 @@ class TasksMixin:
                 return
             spec.args[i] = v
         self.task_events.ready(spec.task_id)
-        if spec.cancelled:
-            self.fail_task(spec, exc_mod.TaskCancelledError(spec.task_id.hex()))
-            return
         self.submitter.enqueue(spec)
 
     def _gen_item(self, body: dict, bufs: list) -> None:
@@ -249,24 +254,52 @@ class TasksMixin:
         for w in waiters:
             w(v)
 
-    def cancel(self, ref: ObjectRef, force: bool, recursive: bool) -> None:
-        self.loop.call_soon_threadsafe(self._cancel, ref._id[:24], force, recursive)
+    def cancel(self, task_id: bytes, owner: str, force: bool, recursive: bool) -> None:
+        """``cancel()`` from a user thread: here if we own the task, else by its owner."""
+        if owner != self.address:
+            self.loop.call_soon_threadsafe(
+                lambda: spawn(self._cancel_remote(owner, task_id, force, recursive)))
+            return
+        fut = concurrent.futures.Future()
+
+        def run():
+            try:
+                fut.set_result(self._cancel(task_id, force, recursive))
+            except BaseException as e:  # noqa: BLE001 - raised in the caller
+                fut.set_exception(e)
+
+        self.loop.call_soon_threadsafe(run)
+        if fut.result(timeout=30) == "actor":
+            raise ValueError("force=True is not supported for actor tasks.")
+
+    async def _cancel_remote(self, owner: str, task_id: bytes, force: bool,
+                             recursive: bool) -> None:
+        try:
+            (await self.peer(owner)).send("cancel_owned_task", {
+                "task_id": task_id, "force": force, "recursive": recursive})
+        except (ConnectionLost, OSError, RemoteError):
+            pass  # the owner is gone, and its task with it
 
     def cancel_children(self, force: bool) -> None:
         """Cancel every task this process submitted that has not finished (the children
-        of a task being cancelled recursively)."""
+        of a task being cancelled recursively); ``force`` is ignored for actor calls."""
+        self._drain_submissions()  # tasks just submitted are still in the batch
         ids = set(self.submitter.running) | set(self.resolving)
         for ks in self.submitter.keys.values():
             ids.update(spec.task_id for spec in ks.tasks)
         for tid in ids:
             self._cancel(tid, force, True)
+        for tid in self.actor_submitter.unfinished():
+            self._cancel(tid, False, True)
 
-    def _cancel(self, task_id: bytes, force: bool, recursive: bool = True) -> None:
+    def _cancel(self, task_id: bytes, force: bool, recursive: bool = True) -> str | None:
+        """On the loop: cancel a task or actor call of ours. Returns ``"actor"`` when
+        ``force`` is asked of an actor call (refused), else None."""
         spec = self.submitter.cancel_queued(task_id)
         if spec is not None:
             spec.cancelled = True
             self.fail_task(spec, exc_mod.TaskCancelledError(task_id.hex()))
-            return
+            return None
         spec = self.submitter.running.get(task_id)
         if spec is not None:
             spec.cancelled = True
@@ -274,8 +307,13 @@ class TasksMixin:
             if lw is not None and not lw.conn.closed:
                 lw.conn.send("cancel_task", {"tid": task_id, "force": force,
                                              "recursive": recursive})
-            return
-        spec = self.resolving.get(task_id)
+            return None
+        spec = self.resolving.pop(task_id, None)
         if spec is not None:  # still waiting for its arguments: it will never run
             spec.cancelled = True
-
+            self.fail_task(spec, exc_mod.TaskCancelledError(task_id.hex()))
+            return None
+        if force and self.actor_submitter.find(task_id) is not None:
+            return "actor"
+        self.actor_submitter.cancel(task_id, recursive)
+        return None
