@@ -30,6 +30,10 @@ from . import serialization
 log = logging.getLogger(__name__)
 
 
+def _ready() -> bool:
+    return True
+
+
 class ActorExit(BaseException):
     """Raised by ``exit_actor()`` inside an actor method to leave the actor."""
 
@@ -61,8 +65,8 @@ class ActorExecutor:
         rt.job_id = body.get("job")
         rt.namespace = body.get("namespace", rt.namespace)
         gpu_ids = body.get("gpu") or []
-        rt.current_task.gpu_ids = gpu_ids
-        rt.current_task.resources = body.get("res") or {}
+        rt.current_task.gpu_ids = rt.actor_gpu_ids = gpu_ids
+        rt.current_task.resources = rt.actor_resources = body.get("res") or {}
         if gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
         try:
@@ -135,6 +139,11 @@ class ActorExecutor:
             return self._terminate
         if self.instance is None:
             raise exc_mod.RaySystemError("actor call before the actor was created")
+        if name == "__ray_ready__":
+            return _ready
+        if name == "__ray_call__":
+            instance = self.instance
+            return lambda fn, *args, **kwargs: fn(instance, *args, **kwargs)
         return getattr(self.instance, name)
 
     def _begin(self, conn, body, req_id) -> bool:

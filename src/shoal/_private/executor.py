@@ -82,11 +82,13 @@ class TaskExecutor:
         rt = self.rt
         ctx = rt.current_task
         ctx.task_id, ctx.name, ctx.job_id = body["tid"], body["name"], body["job"]
-        ctx.resources = body.get("res") or {}
         rt.job_id = body["job"]
         gpu_ids = body.get("gpu")
-        if gpu_ids is None:
-            return  # an actor call: the actor's GPUs stay as they were at creation
+        if gpu_ids is None:  # an actor call: the actor's resources and GPUs are its own
+            ctx.resources = getattr(rt, "actor_resources", None) or {}
+            ctx.gpu_ids = getattr(rt, "actor_gpu_ids", None) or []
+            return
+        ctx.resources = body.get("res") or {}
         ctx.gpu_ids = gpu_ids
         if gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)

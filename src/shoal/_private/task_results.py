@@ -7,12 +7,15 @@ back (returns, streamed items, errors, retries, cancellation).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from .. import exceptions as exc_mod
 from ..object_ref import ObjectRef
 from . import serialization
 from .aio import spawn
+from .dep_errors import dependency_error, dependency_error_value
+from .generator import DynamicCollector
 from .ids import IdSource
 from .ownership import Value
 from .submitter import TaskSpec
@@ -58,10 +61,12 @@ class TasksMixin:
             for i, v in zip(deps, values, strict=True):
                 if v.is_error:  # an argument's task failed: the actor cannot be made
                     try:
-                        err = self.materialize(v)
+                        err = await asyncio.to_thread(self.materialize, v)
                     except Exception as e:  # noqa: BLE001 - describe what we can
                         err = e
-                    self._abort_actor(spec, f"an argument of its constructor failed:\n{err}")
+                    err = dependency_error(err, f"{spec.get('class_name', 'Actor')}.__init__")
+                    self._abort_actor(spec, "The actor died because of an error raised in its "
+                                            f"creation task, {err}")
                     return
                 args[i] = v
         bufs: list = [cls_bytes]
@@ -119,6 +124,7 @@ class TasksMixin:
         for i, v in zip(deps, values, strict=True):
             if v.is_error:
                 self.task_events.finished(spec.task_id, error_type="RayTaskError")
+                v = await dependency_error_value(self, v, spec.name)
                 self._set_returns(spec, [v] if spec.num_returns == "streaming"
                                   else [v] * spec.num_returns)
                 return
@@ -223,7 +229,9 @@ class TasksMixin:
     def _set_returns(self, spec: TaskSpec, values: list) -> None:
         if spec.num_returns == "streaming":  # the error ends the stream as its next item
             gen = self.generators.pop(spec.task_id, None)
-            if gen is not None:
+            if isinstance(gen, DynamicCollector):  # num_returns="dynamic": its ref fails
+                gen._fail(values[0])
+            elif gen is not None:
                 index = max(gen._refs, default=gen._next - 1) + 1
                 rid = IdSource.return_id(spec.task_id, index)
                 self.refs.new_owned(rid, spec.task_id)
