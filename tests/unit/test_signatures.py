@@ -29,6 +29,10 @@ def g(a, /, b, *rest, key=None, **extra):
     return a
 
 
+def h(a, *rest, must, **extra):
+    return a
+
+
 @pytest.mark.parametrize("fn,args,kwargs", [
     (f, (), {}),
     (f, (1,), {}),
@@ -37,6 +41,10 @@ def g(a, /, b, *rest, key=None, **extra):
     (g, (), {}),
     (g, (1,), {}),
     (g, (), {"a": 1, "b": 2}),
+    (g, (1, 2), {"b": 3}),
+    (h, (1, 2, 3, 4), {}),
+    (h, (1, 2, 3, 4), {"other": 1}),
+    (h, (1,), {"a": 2, "must": 3}),
 ])
 def test_bad_calls_fail_with_pythons_own_message(fn, args, kwargs):
     chk = signature.checker(signature.describe(fn))
@@ -50,6 +58,9 @@ def test_bad_calls_fail_with_pythons_own_message(fn, args, kwargs):
     (f, (), {"a": 1, "b": 2, "c": 3}),
     (g, (1, 2, 3, 4), {"key": 1, "other": 2}),
     (g, (1,), {"b": 2}),
+    (g, (1,), {"b": 2, "a": 3}),
+    (h, (1, 2, 3, 4), {"must": 1, "x": 2}),
+    (h, (), {"a": 1, "must": 2}),
 ])
 def test_good_calls_pass(fn, args, kwargs):
     signature.checker(signature.describe(fn)).check(args, kwargs)
@@ -181,3 +192,33 @@ def test_job_config_keeps_what_it_is_given():
         JobConfig(code_search_path="not-a-list")
     with pytest.raises(ValueError, match="Default actor lifetime"):
         JobConfig(default_actor_lifetime="forever")
+
+
+def test_checker_agrees_with_inspect_on_many_calls():
+    import inspect
+    import itertools
+
+    def k(a, b=1, /, c=2, *args, d, e=3, **kw):
+        return a
+
+    def plain(a, b, c=1):
+        return a
+
+    for fn in (f, g, h, k, plain):
+        chk = signature.checker(signature.describe(fn))
+        names = ["a", "b", "c", "d", "e", "must", "key", "zz"]
+        for n in range(5):
+            for r in range(3):
+                for kws in itertools.combinations(names, r):
+                    args, kwargs = tuple(range(n)), dict.fromkeys(kws, 0)
+                    try:
+                        inspect.signature(fn).bind(*args, **kwargs)
+                        expected = None
+                    except TypeError as e:
+                        expected = str(e)
+                    try:
+                        chk.check(args, kwargs)
+                        got = None
+                    except TypeError as e:
+                        got = str(e)
+                    assert got == expected, (fn.__name__, args, kwargs)
