@@ -144,7 +144,10 @@ class ActorClass:
             rt.refs.remove_submitted(r._id)
         namespace = opts.get("namespace") or rt.namespace
         name = opts.get("name")
-        detached = opts.get("lifetime") == "detached"
+        lifetime = opts.get("lifetime")
+        if lifetime is None:  # the job's default (JobConfig(default_actor_lifetime=...))
+            lifetime = getattr(getattr(rt, "job_config", None), "_default_actor_lifetime", None)
+        detached = lifetime == "detached"
         aid = os.urandom(16)
         public_opts = {
             "max_restarts": opts.get("max_restarts") or 0,

@@ -101,7 +101,7 @@ class RemoteFunction:
             nr = "streaming" if self._is_generator else 1
         name = opts.get("name") or self._name
         opt_mod.check_reserved_resources(opts)
-        demand, strategy, _ = placement(opts, opt_mod.resource_demand(opts), name)
+        demand, strategy, _ = placement(opts, opt_mod.resource_demand(opts), self._name)
         spec_args, deps, hold = _prepare_args(rt, args, kwargs, name)
         task_id = rt.ids.task_id()
         dynamic = nr == "dynamic"

@@ -193,8 +193,11 @@ class RuntimeContext:
         return json.dumps(getattr(self._rt, "job_runtime_env", None) or {})
 
     @property
-    def runtime_env(self) -> dict:
-        return dict(getattr(self._rt, "job_runtime_env", None) or {})
+    def runtime_env(self):
+        """The job's runtime environment (a RuntimeEnv, which is a dict)."""
+        from .runtime_env import RuntimeEnv
+
+        return RuntimeEnv(_validate=False, **(getattr(self._rt, "job_runtime_env", None) or {}))
 
     @property
     def should_capture_child_tasks_in_placement_group(self) -> bool:

@@ -79,3 +79,24 @@ def test_client_builder_connects_locally(driver):
     assert not ray.is_initialized()
     with pytest.raises(ConnectionError, match="Ray Client connections are not supported"):
         ray.client("ray://10.0.0.1:10001", _deprecation_warn_enabled=False).connect()
+
+
+def test_default_actor_lifetime_detached_applies_to_new_actors(driver):
+    ray.init(num_cpus=1, job_config=JobConfig(default_actor_lifetime="detached"))
+
+    @ray.remote
+    class Lives:
+        def ping(self):
+            return "pong"
+
+    Lives.options(name="outlives-handle").remote()  # the handle is dropped at once
+    import gc
+
+    gc.collect()
+    h = ray.get_actor("outlives-handle")
+    assert ray.get(h.ping.remote(), timeout=60) == "pong"
+    from shoal.util.state import list_actors
+
+    rows = [a for a in list_actors() if a.name == "outlives-handle"]
+    assert rows and rows[0].state == "ALIVE"
+    ray.kill(h)

@@ -222,3 +222,17 @@ def test_checker_agrees_with_inspect_on_many_calls():
                     except TypeError as e:
                         got = str(e)
                     assert got == expected, (fn.__name__, args, kwargs)
+
+
+def test_runtime_env_class_is_a_validated_dict():
+    from shoal.runtime_env import RuntimeEnv, RuntimeEnvConfig
+
+    env = RuntimeEnv(env_vars={"A": "1"})
+    assert env == {"env_vars": {"A": "1"}} and env.env_vars() == {"A": "1"}
+    assert RuntimeEnv.deserialize(env.serialize()) == env
+    with pytest.raises(TypeError, match="Dict\\[str, str\\]"):
+        RuntimeEnv(env_vars={"A": 1})
+    assert RuntimeEnvConfig()["setup_timeout_seconds"] == 600
+    with pytest.raises(ValueError, match="setup_timeout_seconds"):
+        RuntimeEnvConfig(setup_timeout_seconds=0)
+    opt_mod.validate({"runtime_env": env}, actor=False)
