@@ -106,7 +106,29 @@ class RuntimeContext:
         return self._task_id()
 
     def get_task_name(self) -> str | None:
-        return getattr(self._task(), "name", None)
+        """The task's name (its ``name`` option, else the function's name; in an actor
+        ``Class.method``); None in a driver."""
+        if not self._is_worker():
+            return None
+        name = getattr(self._task(), "name", None)
+        cls = getattr(self._rt, "actor_class", None)
+        if name is not None and cls is not None and "." not in name:
+            return f"{cls.__name__}.{name}"
+        return name
+
+    def get_task_function_name(self) -> str | None:
+        """``module.function`` of the running task (``module.Class.method`` in an actor);
+        None in a driver."""
+        if not self._is_worker():
+            return None
+        cls = getattr(self._rt, "actor_class", None)
+        if cls is not None:
+            name = getattr(self._task(), "name", None)
+            return f"{cls.__module__}.{cls.__name__}.{name}" if name else None
+        fn = getattr(self._task(), "function", None)
+        if fn is None:
+            return None
+        return f"{getattr(fn, '__module__', None)}.{getattr(fn, '__name__', fn)}"
 
     def get_actor_id(self) -> str | None:
         aid = self._actor_id()
@@ -119,7 +141,16 @@ class RuntimeContext:
         return self._actor_id()
 
     def get_actor_name(self) -> str | None:
-        return getattr(self._rt, "actor_name", None)
+        """The actor's name ("" for an actor without one); None outside an actor."""
+        if self._actor_id() is None:
+            return None
+        return getattr(self._rt, "actor_name", None) or ""
+
+    def get_dashboard_url(self) -> str:
+        """The dashboard's ``host:port``, or "" without a dashboard."""
+        from .api import _webui_url
+
+        return _webui_url(self._rt.session_dir) or ""
 
     @property
     def current_actor(self):

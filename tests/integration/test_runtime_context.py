@@ -169,3 +169,30 @@ def test_node_affinity_takes_a_node_id_object():
         {"CPU": 1.0}
     with pytest.raises(ValueError, match="Invalid node_id 'zz'"):
         NodeAffinitySchedulingStrategy(node_id="zz", soft=False)
+
+
+@ray.remote
+def names():
+    ctx = ray.get_runtime_context()
+    return ctx.get_task_name(), ctx.get_task_function_name(), ctx.get_actor_name()
+
+
+@ray.remote
+class Names:
+    def names(self):
+        ctx = ray.get_runtime_context()
+        return ctx.get_task_name(), ctx.get_task_function_name(), ctx.get_actor_name()
+
+
+def test_task_and_actor_names_as_ray_gives_them():
+    assert ray.get(names.remote()) == ("names", f"{__name__}.names", None)
+    assert ray.get(names.options(name="custom").remote())[0] == "custom"
+    assert ray.get(Names.remote().names.remote()) == \
+        ("Names.names", f"{__name__}.Names.names", "")
+    keep = Names.options(name="has-a-name").remote()
+    assert ray.get(keep.names.remote())[2] == "has-a-name"
+    threaded = Names.options(max_concurrency=2).remote()
+    assert ray.get(threaded.names.remote())[0] == "Names.names"
+    ctx = ray.get_runtime_context()
+    assert ctx.get_task_name() is None and ctx.get_actor_name() is None
+    assert isinstance(ctx.get_dashboard_url(), str)

@@ -60,7 +60,7 @@ class ActorExecutor:
     def _create(self, conn, body, bufs, req_id) -> None:
         rt = self.rt
         rt.actor_id = body["aid"]
-        rt.actor_name = body.get("name") or None
+        rt.actor_name = body.get("name") or ""  # Ray: "" for an actor without a name
         rt.actor_restarted = body.get("incarnation", 0) > 0
         rt.job_id = body.get("job")
         rt.namespace = body.get("namespace", rt.namespace)
@@ -71,6 +71,7 @@ class ActorExecutor:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
         try:
             cls = serialization.deserialize(bufs[body["cls"]], [])
+            rt.actor_class = cls
             args, kwargs = self.tx.arguments(body, bufs)
             from ..actor import ActorHandle
 

@@ -113,7 +113,7 @@ class TaskExecutor:
                     raise KeyboardInterrupt
                 self.current_tid = tid
             try:
-                fn = self._load_function(body, bufs)
+                fn = self.rt.current_task.function = self._load_function(body, bufs)
                 try:
                     args, kwargs = self.arguments(body, bufs)
                 except exc_mod.ObjectLostError:
