@@ -315,6 +315,39 @@ def test_failed_argument_raises_rays_wrapper_around_the_cause():
     assert text.count("At least one of the input arguments for this task could not be "
                       "computed:") == 2
     assert "ray::boom()" in text and "ValueError: boom" in text
+    assert "\nray.exceptions.RayTaskError: ray::passthrough()" in text  # Ray's very text
+
+
+def test_dependency_failure_text_matches_rays_traceback_test():
+    @ray.remote
+    def f(a, b):
+        pass
+
+    @ray.remote
+    def a(d):
+        pass
+
+    @ray.remote
+    def b():
+        raise ValueError("b failed")
+
+    with pytest.raises(ValueError) as info:
+        ray.get(f.remote(a.remote(b.remote()), b.remote()))
+    import re
+
+    text = re.sub(r"\(pid=\d+, ip=[^)]*\)", "(pid=XXX, ip=YYY)", str(info.value))
+    text = re.sub(r'File ".*", line \d+', 'File "FILE", line ZZ', text)
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("^")]
+    assert lines == [
+        "ray::f() (pid=XXX, ip=YYY)",
+        "  At least one of the input arguments for this task could not be computed:",
+        "ray.exceptions.RayTaskError: ray::a() (pid=XXX, ip=YYY)",
+        "  At least one of the input arguments for this task could not be computed:",
+        "ray.exceptions.RayTaskError: ray::b() (pid=XXX, ip=YYY)",
+        '  File "FILE", line ZZ, in b',
+        '    raise ValueError("b failed")',
+        "ValueError: b failed",
+    ]
 
 
 def test_failed_argument_of_an_actor_call_is_wrapped_likewise():

@@ -24,14 +24,21 @@ def dependency_error(err: BaseException, name: str) -> exc_mod.RayTaskError:
     """The error of task ``name`` whose argument failed with ``err``."""
     if isinstance(err, exc_mod.RayTaskError):
         cause = err._user_cause()
-        shown = f"{type(err).__module__}.RayTaskError: {err}"
+        shown = f"{_module(err)}.RayTaskError: {err}"
     else:
         cause = err
         text = str(err)
-        label = f"{type(err).__module__}.{type(err).__qualname__}"
+        label = f"{_module(err)}.{type(err).__qualname__}"
         shown = f"{label}: {text}" if text else label
     return exc_mod.RayTaskError(name, f"  {DEPENDENCY_FAILED}\n{shown}", cause,
                                 pid=os.getpid(), ip="127.0.0.1")
+
+
+def _module(err: BaseException) -> str:
+    """The module the quoted error's class is shown under: Ray's name for shoal's own
+    exceptions (``ray.exceptions.RayTaskError: ...``), as a Ray program expects the text."""
+    mod = type(err).__module__
+    return "ray.exceptions" if mod == exc_mod.__name__ else mod
 
 
 async def dependency_error_value(rt, v: Value, name: str) -> Value:
