@@ -446,3 +446,40 @@ def test_method_decorator_forms():
     assert ray.get(m.pair.remote()) == [1, 2]
     with pytest.raises(AssertionError, match="Unexpected keyword argument to @ray.method"):
         ray.method(bogus=1)
+
+
+@ray.remote(num_cpus=0)
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def inc(self):
+        self.n += 1
+        return self.n
+
+
+class Flaky(Exception):
+    pass
+
+
+@ray.remote(max_retries=1)
+def flaky_gen(n, counter):
+    for i in range(n):
+        yield i
+        if ray.get(counter.inc.remote()) == 1:  # the first run fails after one item
+            raise Flaky("first run")
+
+
+def test_generator_error_without_retry_is_the_last_item():
+    refs = list(ray.get(flaky_gen.options(num_returns="dynamic").remote(3, Counter.remote())))
+    assert len(refs) == 2 and ray.get(refs[0]) == 0
+    with pytest.raises(Flaky):
+        ray.get(refs[1])
+
+
+def test_generator_error_in_retry_exceptions_reruns_the_task():
+    dyn = flaky_gen.options(num_returns="dynamic", retry_exceptions=[Flaky])
+    assert ray.get(list(ray.get(dyn.remote(3, Counter.remote())))) == [0, 1, 2]
+    stream = flaky_gen.options(retry_exceptions=True).remote(3, Counter.remote())
+    assert [ray.get(r) for r in stream] == [0, 1, 2]
+    assert ray.get([r for r in flaky_gen.remote(2, Counter.remote())][:1]) == [0]

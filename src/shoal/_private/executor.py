@@ -213,17 +213,27 @@ class TaskExecutor:
             conn.write_from_thread(kind, req_id, body, bufs)
 
     def stream_end(self, conn, req_id, body, count: int, error=None, system=None) -> None:
-        if error is not None or system is not None:
-            count += 1
-            ser = (serialization.serialize(system, is_error=True) if system is not None
-                   else self._error_value(error, body["name"]))
-            rid = IdSource.return_id(body["tid"], count)
-            v = self.rt.store_value(ser, rid, body["owner_id"], replace=True)
-            out: list = []
-            wire = v.to_wire(out)
-            self._send_any_thread(conn, "gen_item", 0,
-                                  {"tid": body["tid"], "i": count, "v": wire}, out)
-        self._send_any_thread(conn, "r", req_id, {"r": [], "n": count, "app_err": False}, [])
+        """End a stream. A system error (a cancel, ...) is one more item; the generator's
+        own exception travels in the reply instead (``stream_err``), so that the owner can
+        retry the task (``retry_exceptions``) or make it the next item."""
+        if error is None and system is None:
+            self._send_any_thread(conn, "r", req_id, {"r": [], "n": count, "app_err": False},
+                                  [])
+            return
+        ser = (serialization.serialize(system, is_error=True) if system is not None
+               else self._error_value(error, body["name"]))
+        rid = IdSource.return_id(body["tid"], count + 1)
+        v = self.rt.store_value(ser, rid, body["owner_id"], replace=True)
+        out: list = []
+        wire = v.to_wire(out)
+        if error is not None:
+            self._send_any_thread(conn, "r", req_id, {"r": [wire], "n": count, "app_err": True,
+                                                      "stream_err": True}, out)
+            return
+        self._send_any_thread(conn, "gen_item", 0,
+                              {"tid": body["tid"], "i": count + 1, "v": wire}, out)
+        self._send_any_thread(conn, "r", req_id, {"r": [], "n": count + 1, "app_err": False},
+                              [])
 
     async def _finish(self, conn, req_id, values, contained, owner, app_err, keep) -> None:
         rt = self.rt

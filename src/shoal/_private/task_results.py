@@ -136,17 +136,19 @@ class TasksMixin:
         self.submitter.enqueue(spec)
 
     def _gen_item(self, body: dict, bufs: list) -> None:
-        gen = self.generators.get(body["tid"])
-        v = Value.from_wire(body["v"], bufs)
+        self._stream_item(body["tid"], body["i"], Value.from_wire(body["v"], bufs))
+
+    def _stream_item(self, tid: bytes, index: int, v: Value) -> None:
+        gen = self.generators.get(tid)
         if gen is None:  # nobody iterates any more
             if v.path is not None:
                 self.free_on_node(v.node_id, [v.path])
             return
-        rid = IdSource.return_id(body["tid"], body["i"])
-        self.refs.new_owned(rid, body["tid"])
+        rid = IdSource.return_id(tid, index)
+        self.refs.new_owned(rid, tid)
         ref = self.make_ref(rid)
         self._set_one(rid, v, None)
-        gen._add(body["i"], ref)
+        gen._add(index, ref)
 
     def task_finished(self, spec: TaskSpec, body: dict, bufs: list) -> bool:
         """A worker replied. Returns True if the task should run again (retry_exceptions)."""
@@ -161,9 +163,16 @@ class TasksMixin:
                 self.loop.call_later(0.2, self.resubmit, spec)
             return False
         if spec.num_returns == "streaming":
+            n = body.get("n", 0)
+            if body.get("stream_err"):  # the generator raised: retry, or its last item
+                v = Value.from_wire(body["r"][0], bufs)
+                if isinstance(spec, TaskSpec) and self._should_retry_exception(spec, v):
+                    return True  # items seen already are dropped by index on the rerun
+                n += 1
+                self._stream_item(spec.task_id, n, v)
             gen = self.generators.pop(spec.task_id, None)
             if gen is not None:
-                gen._finish(body.get("n", 0))
+                gen._finish(n)
             self.release_hold(spec)
             return False
         values = [Value.from_wire(d, bufs) for d in body["r"]]
