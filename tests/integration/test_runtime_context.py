@@ -196,3 +196,21 @@ def test_task_and_actor_names_as_ray_gives_them():
     ctx = ray.get_runtime_context()
     assert ctx.get_task_name() is None and ctx.get_actor_name() is None
     assert isinstance(ctx.get_dashboard_url(), str)
+
+
+@ray.remote
+def current_group():
+    from shoal.util.placement_group import get_current_placement_group
+
+    pg = get_current_placement_group()
+    return None if pg is None else pg.id.hex()
+
+
+def test_current_placement_group_inside_and_outside(pg):
+    from shoal.util.placement_group import get_current_placement_group
+
+    assert get_current_placement_group() is None
+    assert ray.get(current_group.remote()) is None
+    strategy = PlacementGroupSchedulingStrategy(pg)
+    assert ray.get(current_group.options(scheduling_strategy=strategy).remote()) == \
+        pg.id.hex()

@@ -143,5 +143,9 @@ def get_current_placement_group() -> PlacementGroup | None:
     from .._private.runtime_state import current_runtime_or_none
 
     rt = current_runtime_or_none()
-    pg = getattr(getattr(rt, "current_task", None), "placement_group", None) if rt else None
-    return pg
+    if rt is None or rt.mode != "worker":
+        return None  # a driver runs in no placement group
+    from ..runtime_context import RuntimeContext
+
+    pg_hex = RuntimeContext(rt).get_placement_group_id()
+    return PlacementGroup(PlacementGroupID.from_hex(pg_hex)) if pg_hex else None
