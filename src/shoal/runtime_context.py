@@ -9,7 +9,7 @@ from ._private.ids import ActorID, JobID, NodeID, TaskID, WorkerID
 
 # A bundle's own resource names, as tasks in placement groups ask for them:
 # "<name>_group_<index>_<pg hex>" or "<name>_group_<pg hex>" (any bundle).
-_BUNDLE_NAME = re.compile(r"^(.+?)_group_(?:\d+_)?([0-9a-f]{36})$")
+_BUNDLE_NAME = r"^(.+?)_group_(?:\d+_)?([0-9a-f]{36})$"
 _WORKER_ONLY = ("This method is only available when the process is a"
                 "                 worker. Current mode: {}")
 
@@ -26,7 +26,7 @@ def original_resources(resources: dict) -> tuple[dict, str | None]:
     out: dict = {}
     pg = None
     for name, amount in resources.items():
-        m = _BUNDLE_NAME.match(name)
+        m = re.match(_BUNDLE_NAME, name)  # (re caches the compiled pattern)
         if m is not None:
             name, pg = m.group(1), m.group(2)
             if name == "bundle":

@@ -16,7 +16,6 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .aio import spawn
-from .dep_errors import dependency_error_value
 from .transport import ConnectionLost, RemoteError
 
 log = logging.getLogger(__name__)
@@ -121,6 +120,8 @@ class ActorSubmitter:
                     q.pending.remove(call)
                 self._finish_count(q)
                 self._pump(q)  # later calls need not wait for the error to be made
+                from .dep_errors import dependency_error_value
+
                 v = await dependency_error_value(self.rt, v, call.display_name or call.name)
                 self.rt._set_returns(call, [v] if call.num_returns == "streaming"
                                      else [v] * call.num_returns)

@@ -14,7 +14,6 @@ from .. import exceptions as exc_mod
 from ..object_ref import ObjectRef
 from . import serialization
 from .aio import spawn
-from .dep_errors import dependency_error, dependency_error_value
 from .generator import DynamicCollector
 from .ids import IdSource
 from .ownership import Value
@@ -64,6 +63,8 @@ class TasksMixin:
                         err = await asyncio.to_thread(self.materialize, v)
                     except Exception as e:  # noqa: BLE001 - describe what we can
                         err = e
+                    from .dep_errors import dependency_error
+
                     err = dependency_error(err, f"{spec.get('class_name', 'Actor')}.__init__")
                     self._abort_actor(spec, "The actor died because of an error raised in its "
                                             f"creation task, {err}")
@@ -124,6 +125,8 @@ class TasksMixin:
         for i, v in zip(deps, values, strict=True):
             if v.is_error:
                 self.task_events.finished(spec.task_id, error_type="RayTaskError")
+                from .dep_errors import dependency_error_value
+
                 v = await dependency_error_value(self, v, spec.name)
                 self._set_returns(spec, [v] if spec.num_returns == "streaming"
                                   else [v] * spec.num_returns)
