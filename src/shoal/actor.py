@@ -218,7 +218,11 @@ class ActorMethod:
 
     def options(self, **options):
         valid = {"num_returns", "concurrency_group", "name", "max_task_retries",
-                 "retry_exceptions", "enable_task_events", "_generator_backpressure_num_objects"}
+                 "retry_exceptions", "enable_task_events", "_generator_backpressure_num_objects",
+                 "tensor_transport"}
+        if "_num_objects_per_yield" in options:
+            raise ValueError("_num_objects_per_yield cannot be overridden per actor method "
+                             "call. Use @ray.method(_num_objects_per_yield=...) instead.")
         for k in options:
             if k not in valid:
                 raise ValueError(f"Invalid option keyword {k} for actor methods. Valid ones "

@@ -214,3 +214,20 @@ def test_current_placement_group_inside_and_outside(pg):
     strategy = PlacementGroupSchedulingStrategy(pg)
     assert ray.get(current_group.options(scheduling_strategy=strategy).remote()) == \
         pg.id.hex()
+
+
+@ray.remote
+class InitContext:
+    def __init__(self):
+        ctx = ray.get_runtime_context()
+        self.seen = (ctx.get_task_id(), ctx.get_task_name(), ctx.get_actor_id())
+
+    def seen_in_init(self):
+        return self.seen
+
+
+def test_actor_constructor_runs_as_its_creation_task():
+    ray.get([task_context.remote() for _ in range(4)])  # workers that ran other tasks
+    task_id, name, actor_id = ray.get(InitContext.remote().seen_in_init.remote())
+    assert name == "InitContext.__init__"
+    assert task_id is not None and task_id.endswith(actor_id)

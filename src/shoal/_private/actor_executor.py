@@ -67,6 +67,11 @@ class ActorExecutor:
         gpu_ids = body.get("gpu") or []
         rt.current_task.gpu_ids = rt.actor_gpu_ids = gpu_ids
         rt.current_task.resources = rt.actor_resources = body.get("res") or {}
+        # __init__ runs as the actor's creation task (not as whatever task this worker ran
+        # before it became the actor's): its id is made from the actor's, as in Ray.
+        rt.current_task.task_id = b"\xff" * 8 + body["aid"]
+        rt.current_task.name = "__init__"
+        rt.current_task.function = None
         if gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
         try:
