@@ -16,6 +16,7 @@ from ._private.generator import DynamicObjectRefGenerator, ObjectRefGenerator  #
 from ._private.ids import (  # noqa: E402
     ActorClassID,
     ActorID,
+    ClusterID,
     FunctionID,
     JobID,
     NodeID,
@@ -49,6 +50,15 @@ from .object_ref import ObjectRef  # noqa: E402
 ObjectID = ObjectRef  # Ray's legacy name
 SCRIPT_MODE = 0  # a driver, as Ray numbers the modes
 WORKER_MODE = 1  # a worker process
+SPILL_WORKER_MODE = 2
+RESTORE_WORKER_MODE = 3
+# The public functions that start a local cluster when none is connected, as in Ray.
+AUTO_INIT_APIS = {"cancel", "get", "get_actor", "get_gpu_ids", "get_runtime_context", "kill",
+                  "put", "wait"}
+NON_AUTO_INIT_APIS = {"ClientBuilder", "Language", "SCRIPT_MODE", "WORKER_MODE", "__version__",
+                      "_config", "available_resources", "client", "cluster_resources", "init",
+                      "is_initialized", "java_actor_class", "java_function", "method", "nodes",
+                      "remote", "shutdown", "timeline", "LoggingConfig"}
 _SURFACE = ("Language", "LoggingConfig", "java_actor_class", "java_function")
 
 # Ray's libraries and lazily imported modules: resolved on first use, if present.
@@ -91,11 +101,11 @@ def __getattr__(name: str):
 def __dir__():
     return sorted(set(globals()) | set(_SURFACE) | {
         "client", "ClientBuilder", "_config", "cloudpickle", "job_config", "client_builder",
-        "cluster_utils"})
+        "cluster_utils", "runtime_env"})
 
 
 __all__ = [
-    "ActorClass", "ActorClassID", "ActorHandle", "ActorID", "ClientBuilder",
+    "ActorClass", "ActorClassID", "ActorHandle", "ActorID", "ClientBuilder", "ClusterID",
     "DynamicObjectRefGenerator", "FunctionID", "JobID", "Language", "LoggingConfig",
     "NodeID", "ObjectID", "ObjectRef", "ObjectRefGenerator", "PlacementGroupID",
     "SCRIPT_MODE", "TaskID", "UniqueID", "WORKER_MODE", "WorkerID", "__version__",

@@ -141,3 +141,8 @@ class FunctionID(BaseID):
 class UniqueID(BaseID):
     __slots__ = ()
     SIZE = 28
+
+
+class ClusterID(BaseID):
+    __slots__ = ()
+    SIZE = 28
