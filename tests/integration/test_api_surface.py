@@ -483,3 +483,21 @@ def test_generator_error_in_retry_exceptions_reruns_the_task():
     stream = flaky_gen.options(retry_exceptions=True).remote(3, Counter.remote())
     assert [ray.get(r) for r in stream] == [0, 1, 2]
     assert ray.get([r for r in flaky_gen.remote(2, Counter.remote())][:1]) == [0]
+
+
+@ray.remote
+class Owner:
+    def make(self):
+        return [ray.put("owned by the actor")]
+
+
+def test_argument_whose_owner_died_is_wrapped_likewise():
+    o = Owner.remote()
+    [inner] = ray.get(o.make.remote())
+    ray.kill(o)
+    with pytest.raises(ex.RayActorError):
+        ray.get(o.make.remote(), timeout=60)  # the owner is gone for sure
+    with pytest.raises(ex.OwnerDiedError) as info:
+        ray.get(passthrough.remote(inner), timeout=60)
+    assert isinstance(info.value, ex.RayTaskError)
+    assert "At least one of the input arguments" in str(info.value)

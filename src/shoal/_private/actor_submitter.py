@@ -108,10 +108,12 @@ class ActorSubmitter:
 
         try:
             values = await self.rt._gather_values([call.args[i] for i in deps])
-        except exc_mod.RayError as e:
+        except exc_mod.RayError as e:  # an argument is gone (lost, owner died)
+            from .dep_errors import dependency_error
+
             if call in q.pending:
                 q.pending.remove(call)
-            self._fail(q, call, e)
+            self._fail(q, call, dependency_error(e, call.display_name or call.name))
             self._pump(q)
             return
         for i, v in zip(deps, values, strict=True):

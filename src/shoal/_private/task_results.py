@@ -117,8 +117,10 @@ class TasksMixin:
                         spec.args[foreign[0]]._id.hex(), spec.args[foreign[0]]._owner,
                         "an argument's only copy was on a node that died")
                 # ours, and found lost only now: resolving again remakes it
-        except exc_mod.RayError as e:
-            self.fail_task(spec, e)
+        except exc_mod.RayError as e:  # an argument is gone (lost, owner died): Ray's wrapper
+            from .dep_errors import dependency_error
+
+            self.fail_task(spec, dependency_error(e, spec.name))
             return
         finally:
             self.resolving.pop(spec.task_id, None)
