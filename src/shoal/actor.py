@@ -13,38 +13,66 @@ import inspect
 import os
 
 from ._private import options as opt_mod
-from ._private import serialization
+from ._private import serialization, signature
 from ._private.actor_submitter import ActorCall
 from ._private.ids import ActorID, IdSource
 from ._private.worker_env import merged_env_vars
-from .remote_function import _prepare_args
+from .remote_function import _open_stream, _prepare_args, check_oversized
 from .util.scheduling_strategies import placement
 
 _HANDLE_MARK = b"\x00" * 8 + b"ACTR"
 # Methods every actor has (Ray's): wait until created, run a function on the instance, leave.
-_BUILTIN_METHODS = ("__ray_ready__", "__ray_call__", "__ray_terminate__")
+
+
+class ActorClassInheritanceException(TypeError):
+    """Raised when a class is defined with an actor class as a base, as Ray refuses."""
+
+
+def _is_method(m) -> bool:
+    return inspect.isfunction(m) or inspect.ismethod(m)
 
 
 def _method_meta(cls) -> dict:
+    """Each method's options (``@method``), whether it is a generator, and its signature
+    (without ``self``) in the plain form of ``_private.signature``."""
     meta = {}
-    for name, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
+    for name, fn in inspect.getmembers(cls, predicate=_is_method):
         if name.startswith("__") and name.endswith("__"):
             continue
         opts = dict(getattr(fn, "__shoal_method_options__", {}))
         if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             opts["generator"] = True
+        # classmethods come bound to the class, staticmethods take no self
+        takes_self = inspect.isfunction(fn) and \
+            not isinstance(inspect.getattr_static(cls, name, None), staticmethod)
+        opts["sig"] = signature.describe(fn, drop_first=takes_self)
         meta[name] = opts
     return meta
+
+
+def _init_signature(cls) -> list | None:
+    init = getattr(cls, "__init__", None)
+    if not _is_method(init):
+        return []  # no __init__ of its own: Ray gives the actor one that takes nothing
+    return signature.describe(init, drop_first=True)
 
 
 class ActorClass:
     """The remote version of a class: ``.remote(...)`` creates an actor."""
 
-    def __init__(self, cls, options: dict):
+    def __init__(self, cls, options: dict, attrs: dict | None = None):
+        if attrs is not None and isinstance(cls, str):  # ``class Sub(SomeActorClass)``
+            base = next((b for b in options if isinstance(b, ActorClass)), None)
+            raise ActorClassInheritanceException(
+                f"Attempted to define subclass '{cls}' of actor class "
+                f"'{getattr(base, '_name', '?')}'. Inheriting from actor classes is not "
+                "currently supported. You can instead inherit from a non-actor base class "
+                "and make the derived class an actor class (with @ray.remote).")
         self._cls = cls
         self._default_options = opt_mod.validate(options, actor=True)
         self._name = cls.__name__
         self._meta = _method_meta(cls)
+        self._init_args = signature.checker(_init_signature(cls))
         self._pickled: bytes | None = None
         self.__name__ = cls.__name__
         self.__qualname__ = cls.__qualname__
@@ -79,7 +107,7 @@ class ActorClass:
 
     def remote(self, *args, **kwargs) -> ActorHandle:
         """Create an actor running this class; returns its handle at once."""
-        return self._remote(args, kwargs, self._default_options)
+        return self._create(args, kwargs, self._default_options)
 
     def options(self, **options):
         """A copy of this actor class with some options changed."""
@@ -88,9 +116,15 @@ class ActorClass:
 
         class _Options:
             def remote(self, *args, **kwargs):
-                return parent._remote(args, kwargs, merged)
+                return parent._create(args, kwargs, merged)
 
         return _Options()
+
+    def _remote(self, args=None, kwargs=None, **options) -> ActorHandle:
+        """Ray's lower-level creation: arguments as a list and a dict, and the actor's
+        options in full (``remote()`` passes the decorator's; none are merged in here)."""
+        opts = opt_mod.validate(options, actor=True)
+        return self._create(tuple(args or ()), dict(kwargs or {}), opts)
 
     def bind(self, *args, **kwargs):
         raise NotImplementedError("DAG building (bind) is not supported by shoal yet")
@@ -98,16 +132,26 @@ class ActorClass:
     def _class_bytes(self) -> bytes:
         if self._pickled is None:
             try:
-                self._pickled = serialization.dumps_function(self._cls)
+                data = serialization.dumps_function(self._cls)
             except Exception as e:
                 raise TypeError(serialization.describe_unserializable(
                     self._cls, f"the actor class {self._name}", e)) from e
+            check_oversized(data, self._name, "actor")
+            self._pickled = data
         return self._pickled
 
-    def _remote(self, args, kwargs, opts) -> ActorHandle:
+    def _create(self, args, kwargs, opts) -> ActorHandle:
         from . import exceptions
         from .api import _runtime
 
+        if self._init_args is not None:
+            self._init_args.check(args, kwargs)
+        opt_mod.check_reserved_resources(opts)
+        default = opt_mod.actor_is_default(opts)  # holds no CPU, needs one to be placed
+        resources, strategy, in_group = placement(
+            opts, opt_mod.resource_demand(opts, default_cpus=0 if default else 1),
+            self._name, actor=True)
+        place = {**resources, "CPU": 1} if default and not in_group else None
         rt = _runtime()
         data = self._class_bytes()
         spec_args, deps, hold = _prepare_args(rt, args, kwargs, f"{self._name}.__init__")
@@ -115,7 +159,10 @@ class ActorClass:
             rt.refs.remove_submitted(r._id)
         namespace = opts.get("namespace") or rt.namespace
         name = opts.get("name")
-        detached = opts.get("lifetime") == "detached"
+        lifetime = opts.get("lifetime")
+        if lifetime is None:  # the job's default (JobConfig(default_actor_lifetime=...))
+            lifetime = getattr(getattr(rt, "job_config", None), "_default_actor_lifetime", None)
+        detached = lifetime == "detached"
         aid = os.urandom(16)
         public_opts = {
             "max_restarts": opts.get("max_restarts") or 0,
@@ -150,12 +197,9 @@ class ActorClass:
         rt.refs.set_value(scope_id, Value(False, b"N.", [], size=2), hold)
         scope = rt.make_ref(scope_id)
         fid = hashlib.blake2b(data, digest_size=16).digest()
-        resources, strategy, in_group = placement(
-            opts, opt_mod.resource_demand(opts, default_cpus=0))
-        place = None if opts.get("num_cpus") is not None or in_group else \
-            {**resources, "CPU": 1}
         spec = {
             "aid": aid, "fid": fid, "resources": resources, "place": place,
+            "class_name": self._name,
             "kw": list(kwargs), "meta": self._meta, "opts": public_opts, "res": resources,
             "owner": rt.address, "owner_id": rt.worker_id,
             "strategy": strategy, "pg": in_group,
@@ -165,6 +209,16 @@ class ActorClass:
             spec["env"] = env_vars
         rt.create_actor(spec, data, spec_args, deps)
         return ActorHandle(aid, self._name, self._meta, public_opts, scope)
+
+
+_UNKNOWN = object()
+# Methods every actor has, as in Ray: ``__ray_ready__()`` answers True once the actor is up,
+# ``__ray_call__(fn, *args, **kwargs)`` runs ``fn(instance, *args, **kwargs)`` in it.
+_BUILTIN_METHODS = {
+    "__ray_terminate__": {"sig": []},
+    "__ray_ready__": {"sig": []},
+    "__ray_call__": {"sig": [["fn", 1, False], ["args", 2, False], ["kwargs", 4, False]]},
+}
 
 
 class ActorMethod:
@@ -182,11 +236,17 @@ class ActorMethod:
 
     def options(self, **options):
         valid = {"num_returns", "concurrency_group", "name", "max_task_retries",
-                 "retry_exceptions", "enable_task_events", "_generator_backpressure_num_objects"}
+                 "retry_exceptions", "enable_task_events", "_generator_backpressure_num_objects",
+                 "tensor_transport"}
+        if "_num_objects_per_yield" in options:
+            raise ValueError("_num_objects_per_yield cannot be overridden per actor method "
+                             "call. Use @ray.method(_num_objects_per_yield=...) instead.")
         for k in options:
             if k not in valid:
                 raise ValueError(f"Invalid option keyword {k} for actor methods. Valid ones "
                                  f"are {sorted(v for v in valid if not v.startswith('_'))}.")
+        if "num_returns" in options:
+            opt_mod.check_num_returns(bool(self._opts.get("generator")), options["num_returns"])
         merged = {**self._opts, **options}
         method = self
 
@@ -209,6 +269,7 @@ class ActorHandle:
         self._methods = methods
         self._opts = opts
         self._scope = scope  # ObjectRef keeping the actor in scope, or None
+        self._checkers: dict = {}  # method name -> ArgChecker (or None), built on first call
 
     @classmethod
     def _for_self(cls, actor_id: bytes, methods: dict, opts: dict) -> ActorHandle:
@@ -220,7 +281,7 @@ class ActorHandle:
 
     def __getattr__(self, name: str):
         if name in _BUILTIN_METHODS:
-            return ActorMethod(self, name, {})
+            return ActorMethod(self, name, _BUILTIN_METHODS[name])
         if name.startswith("__"):
             raise AttributeError(name)
         methods = self.__dict__.get("_methods")
@@ -247,14 +308,17 @@ class ActorHandle:
         from . import exceptions
         from .api import _runtime
 
+        checker = self._checkers.get(method, _UNKNOWN)
+        if checker is _UNKNOWN:
+            checker = self._checkers[method] = signature.checker(opts.get("sig"))
+        if checker is not None:
+            checker.check(args, kwargs)
         rt = _runtime()
         nr = opts.get("num_returns")
         if nr is None:
             nr = "streaming" if opts.get("generator") else 1
-        if nr == "dynamic":
-            raise NotImplementedError("num_returns='dynamic' (deprecated in Ray) is not "
-                                      "supported; use num_returns='streaming'")
-        streaming = nr == "streaming"
+        dynamic = nr == "dynamic"
+        streaming = dynamic or nr == "streaming"
         q = rt.actor_submitter.queue(self._actor_id_b)
         limit = self._opts.get("max_pending_calls", -1)
         with q.lock:
@@ -274,16 +338,15 @@ class ActorHandle:
             rt.refs.new_owned(rid, task_id, f"{self._class_name}.{method}")
         refs = [rt.make_ref(rid) for rid in return_ids]
         retries = opts.get("max_task_retries", self._opts.get("max_task_retries", 0))
-        call = ActorCall(task_id, self._actor_id_b, method, spec_args, list(kwargs), nr,
+        call = ActorCall(task_id, self._actor_id_b, method, spec_args, list(kwargs),
+                         "streaming" if streaming else nr,
                          return_ids, retries if retries is not None else 0,
                          group=opts.get("concurrency_group"), hold=hold,
                          display_name=f"{self._class_name}.{method}")
         if streaming:
-            from ._private.generator import ObjectRefGenerator
-
-            gen = rt.generators[task_id] = ObjectRefGenerator(rt, task_id)
+            out = _open_stream(rt, task_id, f"{self._class_name}.{method}", dynamic)
             rt.submit_actor_call(call, deps)
-            return gen
+            return out
         rt.submit_actor_call(call, deps)
         if nr == 0:
             return None

@@ -20,6 +20,7 @@ from ._private import local_cluster
 from ._private import options as opt_mod
 from ._private.config import config
 from ._private.core import CoreRuntime
+from ._private.generator import ObjectRefGenerator
 from ._private.runtime_state import current_runtime_or_none, set_runtime
 from ._private.session import Session
 from ._private.worker_env import merged_env_vars, validate_runtime_env
@@ -98,6 +99,7 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
             raise RuntimeError("Maybe you called shoal.init twice by accident? This error can "
                                "be suppressed by passing in 'ignore_reinit_error=True' or by "
                                "calling 'shoal.shutdown()' prior to 'shoal.init()'.")
+        namespace, job_env = _apply_job_config(job_config, namespace, runtime_env)
         if resources is not None:
             opt_mod.validate({"resources": resources}, actor=False)
         job_env = merged_env_vars(None, validate_runtime_env(runtime_env))
@@ -143,6 +145,8 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
                 _local_head.stop()
                 _local_head = None
             raise
+        rt.job_config = job_config
+        rt.job_runtime_env = job_env
         set_runtime(rt)
         ctx = _context()
         if _local_head is None:
@@ -150,6 +154,35 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
             log.info("Connected to shoal cluster.%s",
                      f" View the dashboard at http://{url}" if url else "")
         return ctx
+
+
+def _apply_job_config(job_config, namespace, runtime_env) -> tuple[str | None, dict]:
+    """What ``init(job_config=...)`` takes from a JobConfig: the namespace (unless ``init``
+    names one), the runtime_env (``init``'s wins; validated and kept for the runtime
+    context), and ``code_search_path`` (put on ``sys.path``)."""
+    import sys
+
+    from .job_config import JobConfig
+
+    if namespace is not None:
+        if not isinstance(namespace, str):
+            raise TypeError("namespace must be None or a string.")
+        if namespace == "":
+            raise ValueError('"" is not a valid namespace. Pass None to not specify a '
+                             "namespace.")
+    if job_config is None:
+        job_config = JobConfig()
+    elif not isinstance(job_config, JobConfig):
+        raise TypeError(f"job_config must be a JobConfig, got {type(job_config).__name__}")
+    if runtime_env:
+        job_config.set_runtime_env(runtime_env)
+    env = job_config._validate_runtime_env()
+    for path in job_config.code_search_path:
+        if os.path.isdir(path) and path not in sys.path:
+            sys.path.insert(0, path)
+    if namespace is None:
+        namespace = job_config.ray_namespace
+    return namespace, env
 
 
 def _configure_logging(level, fmt: str | None) -> None:
@@ -284,13 +317,18 @@ def shutdown(_exiting_interpreter: bool = False) -> None:
 atexit.register(shutdown, True)
 
 
-def _check_refs(refs, what: str) -> None:
+class _InvalidObjectRefs(ValueError, TypeError):
+    """``get`` of something that is neither an ObjectRef nor a list of them: a ValueError as
+    in Ray (and a TypeError, as it is one)."""
+
+
+def _check_get_refs(refs) -> None:
     if all(type(r) is ObjectRef for r in refs):
         return
     for r in refs:
         if not isinstance(r, ObjectRef):
-            raise TypeError(f"{what} expected an ObjectRef or a list of ObjectRefs, got "
-                            f"{type(r).__name__}: {r!r}")
+            raise TypeError(f"Attempting to call `get` on the value {r!r}, which is not an "
+                            "ray.ObjectRef.")
 
 
 def get(object_refs, *, timeout: float | None = None, progress: bool | str = False) -> Any:
@@ -299,8 +337,11 @@ def get(object_refs, *, timeout: float | None = None, progress: bool | str = Fal
     Raises the task's exception (as an instance of the original class and of RayTaskError),
     or ``GetTimeoutError`` if ``timeout`` seconds pass first. ``progress`` (a shoal
     extension, off by default) shows a bar of the objects ready so far while a list is
-    waited for: tqdm's if it is installed; a string is the bar's label.
+    waited for: tqdm's if it is installed; a string is the bar's label. An
+    ObjectRefGenerator is returned as it is, as Ray does.
     """
+    if isinstance(object_refs, ObjectRefGenerator):
+        return object_refs
     rt = _runtime()
     if timeout is not None and timeout < 0:
         raise ValueError(f"'timeout' must be a non-negative number or None, got {timeout}")
@@ -308,7 +349,7 @@ def get(object_refs, *, timeout: float | None = None, progress: bool | str = Fal
         return rt.get([object_refs], timeout)[0]
     if isinstance(object_refs, (list, tuple)):
         refs = list(object_refs)
-        _check_refs(refs, "shoal.get()")
+        _check_get_refs(refs)
         if progress and refs:
             from ._private.progress import wait_all
 
@@ -318,10 +359,9 @@ def get(object_refs, *, timeout: float | None = None, progress: bool | str = Fal
             if timeout is not None:
                 timeout = max(0.0, timeout - (time.monotonic() - start))
         return rt.get(refs, timeout)
-    if inspect.isgenerator(object_refs):
-        raise TypeError("shoal.get() does not take a generator; pass a list of ObjectRefs")
-    raise TypeError(f"shoal.get() expected an ObjectRef or a list of ObjectRefs, got "
-                    f"{type(object_refs).__name__}: {object_refs!r}")
+    raise _InvalidObjectRefs(
+        f"Invalid type of object refs, {type(object_refs)}, is given. 'object_refs' must "
+        "either be an ObjectRef or a list of ObjectRefs. ")
 
 
 def put(value: Any, *, _owner=None) -> ObjectRef:
@@ -329,26 +369,45 @@ def put(value: Any, *, _owner=None) -> ObjectRef:
     return _runtime().put(value)
 
 
-def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
-         timeout: float | None = None, fetch_local: bool = True) -> tuple[list, list]:
-    """Return ``(ready, not_ready)`` once ``num_returns`` refs are ready or ``timeout`` passes."""
+def wait(ray_waitables: Sequence, *, num_returns: int = 1, timeout: float | None = None,
+         fetch_local: bool = True) -> tuple[list, list]:
+    """Return ``(ready, not_ready)`` once ``num_returns`` of the ObjectRefs (or
+    ObjectRefGenerators: ready when their next item is, or they have ended) are ready, or
+    ``timeout`` passes."""
     rt = _runtime()
-    if isinstance(object_refs, ObjectRef):
-        raise TypeError("wait() expected a list of ObjectRef, got a single ObjectRef")
-    if not isinstance(object_refs, (list, tuple)):
-        raise TypeError(f"wait() expected a list of ObjectRef, got {type(object_refs).__name__}")
-    refs = list(object_refs)
-    _check_refs(refs, "shoal.wait()")
+    if isinstance(ray_waitables, (ObjectRef, ObjectRefGenerator)):
+        raise TypeError("wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, "
+                        "got a single ray.ObjectRef or ray.ObjectRefGenerator "
+                        f"{ray_waitables}")
+    if not isinstance(ray_waitables, (list, tuple)):
+        raise TypeError("wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, "
+                        f"got {type(ray_waitables)}")
     if timeout is not None and timeout < 0:
-        raise ValueError(f"The 'timeout' argument must be >= 0, got {timeout}")
-    if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 1:
+        raise ValueError(f"The 'timeout' argument must be nonnegative. Received {timeout}")
+    items = list(ray_waitables)
+    gens = False
+    for r in items:
+        if type(r) is ObjectRef:
+            continue
+        if isinstance(r, ObjectRefGenerator):
+            gens = True
+        elif not isinstance(r, ObjectRef):
+            raise TypeError("wait() expected a list of ray.ObjectRef or "
+                            f"ray.ObjectRefGenerator, got list containing {type(r)}")
+    if not items:
+        return [], []
+    if len(set(items)) != len(items):
+        raise ValueError("Wait requires a list of unique ray_waitables.")
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns <= 0:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
-    if len({r._id for r in refs}) != len(refs):
-        raise ValueError("Wait requires a list of unique object refs.")
-    if num_returns > len(refs):
-        raise ValueError("num_returns cannot be greater than the number of objects provided "
-                         f"to shoal.wait ({num_returns} > {len(refs)}).")
-    return rt.wait(refs, num_returns, timeout)
+    if num_returns > len(items):
+        raise ValueError("num_returns cannot be greater than the number of ray_waitables "
+                         "provided to ray.wait.")
+    if gens:
+        from ._private.wait_mixed import wait_mixed
+
+        return wait_mixed(rt, items, num_returns, timeout)
+    return rt.wait(items, num_returns, timeout)
 
 
 def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
@@ -446,29 +505,38 @@ def remote(*args, **kwargs):
 
     if len(args) == 1 and not kwargs and callable(args[0]):
         return make(args[0], {})
-    if args:
-        raise TypeError("The @remote decorator must be applied either with no arguments and "
-                        "no parentheses, or with keyword arguments only, e.g. "
-                        "@remote(num_cpus=2).")
+    if args or not kwargs:  # Ray asserts this: @remote() and @remote(x) are refused
+        raise AssertionError(opt_mod.REMOTE_ARGS_ERROR)
     return lambda target: make(target, kwargs)
 
 
+_METHOD_OPTIONS = ["num_returns", "concurrency_group", "max_task_retries", "retry_exceptions",
+                   "_generator_backpressure_num_objects", "_num_objects_per_yield",
+                   "enable_task_events", "tensor_transport"]
+
+
 def method(*args, **kwargs):
-    """Options for an actor method: ``@shoal.method(num_returns=2)``."""
-    valid = {"num_returns", "concurrency_group", "max_task_retries", "retry_exceptions",
-             "_generator_backpressure_num_objects", "enable_task_events"}
-    if args:
-        raise TypeError("@shoal.method only takes keyword arguments, e.g. "
-                        "@shoal.method(num_returns=2)")
-    for k in kwargs:
-        if k not in valid:
-            raise ValueError(f"Invalid option keyword {k} for actor methods. Valid ones are "
-                             f"{sorted(valid)}.")
+    """Options for an actor method: ``@shoal.method(num_returns=2)`` (or bare ``@method``)."""
 
     def deco(m):
+        if "num_returns" in kwargs:
+            opt_mod.check_num_returns(
+                inspect.isgeneratorfunction(m) or inspect.isasyncgenfunction(m),
+                kwargs["num_returns"])
         m.__shoal_method_options__ = dict(kwargs)
         return m
 
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return deco(args[0])
+    if args:
+        raise AssertionError(
+            "The @ray.method decorator must be applied using no arguments or at least one of "
+            f"the arguments in the list {_METHOD_OPTIONS}, for example "
+            "'@ray.method(num_returns=2)'.")
+    for k in kwargs:
+        if k not in _METHOD_OPTIONS:
+            raise AssertionError(f"Unexpected keyword argument to @ray.method: '{k}'. The "
+                                 f"supported keyword arguments are {_METHOD_OPTIONS}")
     return deco
 
 

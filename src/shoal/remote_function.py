@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import logging
 
 from ._private import options as opt_mod
-from ._private import serialization
+from ._private import serialization, signature
 from ._private.config import config
 from ._private.ids import IdSource
 from ._private.ownership import Value
@@ -16,6 +17,8 @@ from ._private.worker_env import merged_env_vars
 from .object_ref import ObjectRef
 from .util.scheduling_strategies import placement
 
+log = logging.getLogger("shoal")
+
 
 class RemoteFunction:
     """A function that runs as a task somewhere in the cluster when called with ``.remote``."""
@@ -23,18 +26,26 @@ class RemoteFunction:
     def __init__(self, function, options: dict):
         if not callable(function):
             raise TypeError(f"@remote expects a function or a class, got {function!r}")
+        if inspect.iscoroutinefunction(function):
+            raise ValueError(
+                "'async def' should not be used for remote tasks. You can wrap the async "
+                "function with `asyncio.run(f())`. See more at:"
+                "https://docs.ray.io/en/latest/ray-core/actors/async_api.html ")
         self._function = function
+        self._is_generator = inspect.isgeneratorfunction(function)
         self._default_options = opt_mod.validate(options, actor=False)
+        opt_mod.check_num_returns(self._is_generator, options.get("num_returns"), stacklevel=5)
         # A property of the function, as in Ray: ``.options()`` cannot change it.
         self._max_calls = opt_mod.max_calls(self._default_options)
         self._name = getattr(function, "__name__", None) or "task"
+        self._function_name = f"{getattr(function, '__module__', None)}.{self._name}"
         self._pickled: tuple[bytes, bytes] | None = None
-        self._is_generator = inspect.isgeneratorfunction(function)
+        self._args = signature.checker(signature.describe(function))
         functools.update_wrapper(self, function)
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f"Remote functions cannot be called directly. Instead of running "
-                        f"'{self._name}()', try '{self._name}.remote()'.")
+                        f"'{self._function_name}()', try '{self._function_name}.remote()'.")
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -43,22 +54,30 @@ class RemoteFunction:
 
     def remote(self, *args, **kwargs):
         """Run the function as a task; returns an ObjectRef (or a list for num_returns > 1)."""
-        return self._remote(args, kwargs, self._default_options)
+        return self._submit(args, kwargs, self._default_options)
 
     def options(self, **options):
         """A copy of this function with some options changed, for one call or many."""
         merged = {**self._default_options,
                   **opt_mod.validate(options, actor=False, in_options=True)}
+        if "num_returns" in options:
+            opt_mod.check_num_returns(self._is_generator, options["num_returns"])
         parent = self
 
         class _Options:
             def remote(self, *args, **kwargs):
-                return parent._remote(args, kwargs, merged)
+                return parent._submit(args, kwargs, merged)
 
             def bind(self, *args, **kwargs):
                 raise NotImplementedError("DAG building (bind) is not supported by shoal yet")
 
         return _Options()
+
+    def _remote(self, args=None, kwargs=None, **options):
+        """Ray's lower-level submission: arguments as a list and a dict, and the task's
+        options in full (``remote()`` passes the decorator's; none are merged in here)."""
+        opts = opt_mod.validate(options, actor=False)
+        return self._submit(tuple(args or ()), dict(kwargs or {}), opts)
 
     def bind(self, *args, **kwargs):
         raise NotImplementedError("DAG building (bind) is not supported by shoal yet")
@@ -70,25 +89,27 @@ class RemoteFunction:
             except Exception as e:
                 raise TypeError(serialization.describe_unserializable(
                     self._function, f"the remote function {self._name}", e)) from e
+            check_oversized(data, self._function_name, "remote function")
             self._pickled = (hashlib.blake2b(data, digest_size=16).digest(), data)
         return self._pickled
 
-    def _remote(self, args, kwargs, opts):
+    def _submit(self, args, kwargs, opts):
         from .api import _runtime
 
+        if self._args is not None:
+            self._args.check(args, kwargs)
         rt = _runtime()
         fid, data = self._function_bytes()
         nr = opts.get("num_returns")
         if nr is None:
             nr = "streaming" if self._is_generator else 1
-        if nr == "dynamic":
-            raise NotImplementedError("num_returns='dynamic' (deprecated in Ray) is not "
-                                      "supported; use num_returns='streaming'")
         name = opts.get("name") or self._name
-        demand, strategy, group = placement(opts, opt_mod.resource_demand(opts))
+        opt_mod.check_reserved_resources(opts)
+        demand, strategy, group = placement(opts, opt_mod.resource_demand(opts), self._name)
         spec_args, deps, hold = _prepare_args(rt, args, kwargs, name)
         task_id = rt.ids.task_id()
-        streaming = nr == "streaming"
+        dynamic = nr == "dynamic"
+        streaming = dynamic or nr == "streaming"
         return_ids = [] if streaming else \
             [IdSource.return_id(task_id, i + 1) for i in range(nr)]
         for rid in return_ids:
@@ -97,7 +118,8 @@ class RemoteFunction:
         max_retries = opts.get("max_retries")
         spec = TaskSpec(
             task_id=task_id, name=name, fid=fid, fn_bytes=data, args=spec_args,
-            kw_names=list(kwargs), num_returns=nr, return_ids=return_ids,
+            kw_names=list(kwargs), num_returns="streaming" if streaming else nr,
+            return_ids=return_ids,
             resources=demand,
             max_retries=config.default_max_retries if max_retries is None else max_retries,
             retry_exceptions=opts.get("retry_exceptions") or False, hold=hold,
@@ -106,15 +128,55 @@ class RemoteFunction:
             env_vars=merged_env_vars(rt.inherited_env, opts.get("runtime_env")),
         )
         if streaming:
-            from ._private.generator import ObjectRefGenerator
-
-            gen = rt.generators[task_id] = ObjectRefGenerator(rt, task_id)
+            out = _open_stream(rt, task_id, name, dynamic)
             rt.submit(spec, deps)
-            return gen
+            return out
         rt.submit(spec, deps)
         if nr == 0:
             return None
         return refs[0] if nr == 1 else refs
+
+
+def _open_stream(rt, task_id: bytes, name: str, dynamic: bool):
+    """What ``.remote()`` of a generator returns: an ObjectRefGenerator (streaming), or for
+    ``num_returns="dynamic"`` one ObjectRef whose value will be a DynamicObjectRefGenerator."""
+    from ._private.generator import DynamicCollector, ObjectRefGenerator
+
+    if not dynamic:
+        gen = rt.generators[task_id] = ObjectRefGenerator(rt, task_id)
+        return gen
+    outer = IdSource.return_id(task_id, 0)
+    rt.refs.new_owned(outer, task_id, name)
+    ref = rt.make_ref(outer)
+    rt.generators[task_id] = DynamicCollector(rt, outer)
+    return ref
+
+
+# Ray's limits on a pickled function or class (FUNCTION_SIZE_ERROR_THRESHOLD can be set in
+# the environment, as in Ray).
+FUNCTION_SIZE_WARN_THRESHOLD = 10**7
+
+
+def check_oversized(pickled: bytes, name: str, kind: str) -> None:
+    """Warn about a large pickled function or class; refuse one over Ray's limit."""
+    import os
+
+    size = len(pickled)
+    if size <= FUNCTION_SIZE_WARN_THRESHOLD:
+        return
+    limit = int(os.environ.get("FUNCTION_SIZE_ERROR_THRESHOLD", 10**8))
+    mib = size // (1024 * 1024)
+    if size < limit:
+        log.warning("Warning: The %s %s is very large (%d MiB). Check that its definition is "
+                    "not implicitly capturing a large array or other object in scope. Tip: "
+                    "use ray.put() to put large objects in the Ray object store.",
+                    kind, name, mib)
+        return
+    raise ValueError(
+        f"The {kind} {name} is too large ({mib} MiB > FUNCTION_SIZE_ERROR_THRESHOLD="
+        f"{limit // (1024 * 1024)} MiB). Check that its definition is not implicitly "
+        "capturing a large array or other object in scope. Tip: use ray.put() to put large "
+        "objects in the Ray object store.")
 
 
 def _prepare_args(rt, args, kwargs, name):

@@ -110,7 +110,7 @@ def test_bad_input(cluster):
         placement_group([{"CPU": 1}], strategy="EVERYWHERE")
     pg = placement_group([{"CPU": 1}])
     try:
-        with pytest.raises(ValueError, match="out of range"):
+        with pytest.raises(ValueError, match="bundle index 3 is invalid"):
             node_of.options(scheduling_strategy=InGroup(pg, 3)).remote()
     finally:
         remove_placement_group(pg)

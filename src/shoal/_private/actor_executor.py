@@ -75,14 +75,19 @@ class ActorExecutor:
     def _create(self, conn, body, bufs, req_id) -> None:
         rt = self.rt
         rt.actor_id = body["aid"]
-        rt.actor_name = body.get("name") or None
+        rt.actor_name = body.get("name") or ""  # Ray: "" for an actor without a name
         rt.actor_restarted = body.get("incarnation", 0) > 0
         rt.job_id = body.get("job")
         rt.namespace = body.get("namespace", rt.namespace)
         rt.actor_group = body.get("pg")
         gpu_ids = body.get("gpu") or []
-        rt.current_task.gpu_ids = gpu_ids
-        rt.current_task.resources = body.get("res") or {}
+        rt.current_task.gpu_ids = rt.actor_gpu_ids = gpu_ids
+        rt.current_task.resources = rt.actor_resources = body.get("res") or {}
+        # __init__ runs as the actor's creation task (not as whatever task this worker ran
+        # before it became the actor's): its id is made from the actor's, as in Ray.
+        rt.current_task.task_id = b"\xff" * 8 + body["aid"]
+        rt.current_task.name = "__init__"
+        rt.current_task.function = None
         if gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
         cls = None
@@ -90,6 +95,7 @@ class ActorExecutor:
             self.tx.prepare(body, actor=True)
             cls = serialization.deserialize(bufs[body["cls"]], [])
             worker_output.set_name(cls.__name__)  # until __init__ has run
+            rt.actor_class = cls
             args, kwargs = self.tx.arguments(body, bufs)
             from ..actor import ActorHandle
 

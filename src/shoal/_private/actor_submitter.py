@@ -116,9 +116,11 @@ class ActorSubmitter:
         except exc_mod.RayError as e:
             if call.cancelled:
                 return  # failed already, when it was cancelled
+            from .dep_errors import dependency_error
+
             if call in q.pending:
                 q.pending.remove(call)
-            self._fail(q, call, e)
+            self._fail(q, call, dependency_error(e, call.display_name or call.name))
             self._pump(q)
             return
         if call.cancelled:
@@ -128,9 +130,12 @@ class ActorSubmitter:
                 if call in q.pending:
                     q.pending.remove(call)
                 self._finish_count(q)
+                self._pump(q)  # later calls need not wait for the error to be made
+                from .dep_errors import dependency_error_value
+
+                v = await dependency_error_value(self.rt, v, call.display_name or call.name)
                 self.rt._set_returns(call, [v] if call.num_returns == "streaming"
                                      else [v] * call.num_returns)
-                self._pump(q)
                 return
             call.args[i] = v
         call.resolved = True

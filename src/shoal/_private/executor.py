@@ -106,12 +106,14 @@ class TaskExecutor:
         rt = self.rt
         ctx = rt.current_task
         ctx.task_id, ctx.name, ctx.job_id = body["tid"], body["name"], body["job"]
-        ctx.resources = body.get("res") or {}
         ctx.placement_group = body.get("pg")
         rt.job_id = body["job"]
         gpu_ids = body.get("gpu")
-        if gpu_ids is None:
-            return  # an actor call: the actor's GPUs stay as they were at creation
+        if gpu_ids is None:  # an actor call: the actor's resources and GPUs are its own
+            ctx.resources = getattr(rt, "actor_resources", None) or {}
+            ctx.gpu_ids = getattr(rt, "actor_gpu_ids", None) or []
+            return
+        ctx.resources = body.get("res") or {}
         ctx.gpu_ids = gpu_ids
         if gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
@@ -154,7 +156,7 @@ class TaskExecutor:
                     raise KeyboardInterrupt
                 self.current_tid = tid
             try:
-                fn = self._load_function(body, bufs)
+                fn = self.rt.current_task.function = self._load_function(body, bufs)
                 try:
                     args, kwargs = self.arguments(body, bufs)
                 except exc_mod.ObjectLostError:
@@ -321,20 +323,28 @@ class TaskExecutor:
 
     def stream_end(self, conn, req_id, body, count: int, error=None, system=None, *,
                    exiting: bool = False) -> None:
-        if error is not None or system is not None:
-            count += 1
-            ser = (serialization.serialize(system, is_error=True) if system is not None
-                   else self._error_value(error, body["name"]))
-            rid = IdSource.return_id(body["tid"], count)
-            v = self.rt.store_value(ser, rid, body["owner_id"], replace=True)
-            out: list = []
-            wire = v.to_wire(out)
-            self._send_any_thread(conn, "gen_item", 0,
-                                  {"tid": body["tid"], "i": count, "v": wire}, out)
-        end = {"r": [], "n": count, "app_err": False}
-        if exiting:
-            end["exiting"] = True
-        self._send_any_thread(conn, "r", req_id, end, [])
+        """End a stream. A system error (a cancel, ...) is one more item; the generator's
+        own exception travels in the reply instead (``stream_err``), so that the owner can
+        retry the task (``retry_exceptions``) or make it the next item."""
+        extra = {"exiting": True} if exiting else {}
+        if error is None and system is None:
+            self._send_any_thread(conn, "r", req_id,
+                                  {"r": [], "n": count, "app_err": False, **extra}, [])
+            return
+        ser = (serialization.serialize(system, is_error=True) if system is not None
+               else self._error_value(error, body["name"]))
+        rid = IdSource.return_id(body["tid"], count + 1)
+        v = self.rt.store_value(ser, rid, body["owner_id"], replace=True)
+        out: list = []
+        wire = v.to_wire(out)
+        if error is not None:
+            self._send_any_thread(conn, "r", req_id, {"r": [wire], "n": count, "app_err": True,
+                                                      "stream_err": True, **extra}, out)
+            return
+        self._send_any_thread(conn, "gen_item", 0,
+                              {"tid": body["tid"], "i": count + 1, "v": wire}, out)
+        self._send_any_thread(conn, "r", req_id,
+                              {"r": [], "n": count + 1, "app_err": False, **extra}, [])
 
     async def _finish(self, conn, req_id, values, contained, owner, app_err, keep,
                       exiting=False) -> None:

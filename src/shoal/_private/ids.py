@@ -21,6 +21,10 @@ class BaseID:
         self._b = bytes(b)
 
     @classmethod
+    def size(cls) -> int:
+        return cls.SIZE
+
+    @classmethod
     def from_random(cls):
         return cls(os.urandom(cls.SIZE))
 
@@ -122,3 +126,23 @@ class IdSource:
 
     def put_id(self) -> bytes:
         return self.task_id() + (0x80000000).to_bytes(4, "big")
+
+
+class ActorClassID(BaseID):
+    __slots__ = ()
+    SIZE = 28
+
+
+class FunctionID(BaseID):
+    __slots__ = ()
+    SIZE = 28
+
+
+class UniqueID(BaseID):
+    __slots__ = ()
+    SIZE = 28
+
+
+class ClusterID(BaseID):
+    __slots__ = ()
+    SIZE = 28

@@ -7,6 +7,7 @@ back (returns, streamed items, errors, retries, cancellation).
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 
@@ -14,6 +15,7 @@ from .. import exceptions as exc_mod
 from ..object_ref import ObjectRef
 from . import serialization
 from .aio import spawn
+from .generator import DynamicCollector
 from .ids import IdSource
 from .ownership import Value
 from .submitter import TaskSpec
@@ -62,10 +64,14 @@ class TasksMixin:
             for i, v in zip(deps, values, strict=True):
                 if v.is_error:  # an argument's task failed: the actor cannot be made
                     try:
-                        err = self.materialize(v)
+                        err = await asyncio.to_thread(self.materialize, v)
                     except Exception as e:  # noqa: BLE001 - describe what we can
                         err = e
-                    self._abort_actor(spec, f"an argument of its constructor failed:\n{err}")
+                    from .dep_errors import dependency_error
+
+                    err = dependency_error(err, f"{spec.get('class_name', 'Actor')}.__init__")
+                    self._abort_actor(spec, "The actor died because of an error raised in its "
+                                            f"creation task, {err}")
                     return
                 args[i] = v
         bufs: list = [cls_bytes]
@@ -119,9 +125,11 @@ class TasksMixin:
                         spec.args[foreign[0]]._id.hex(), spec.args[foreign[0]]._owner,
                         "an argument's only copy was on a node that died")
                 # ours, and found lost only now: resolving again remakes it
-        except exc_mod.RayError as e:
+        except exc_mod.RayError as e:  # an argument is gone (lost, owner died): Ray's wrapper
+            from .dep_errors import dependency_error
+
             if not spec.cancelled:
-                self.fail_task(spec, e)
+                self.fail_task(spec, dependency_error(e, spec.name))
             return
         finally:
             self.resolving.pop(spec.task_id, None)
@@ -130,6 +138,9 @@ class TasksMixin:
         for i, v in zip(deps, values, strict=True):
             if v.is_error:
                 self.task_events.finished(spec.task_id, error_type="RayTaskError")
+                from .dep_errors import dependency_error_value
+
+                v = await dependency_error_value(self, v, spec.name)
                 self._set_returns(spec, [v] if spec.num_returns == "streaming"
                                   else [v] * spec.num_returns)
                 return
@@ -138,17 +149,19 @@ class TasksMixin:
         self.submitter.enqueue(spec)
 
     def _gen_item(self, body: dict, bufs: list) -> None:
-        gen = self.generators.get(body["tid"])
-        v = Value.from_wire(body["v"], bufs)
+        self._stream_item(body["tid"], body["i"], Value.from_wire(body["v"], bufs))
+
+    def _stream_item(self, tid: bytes, index: int, v: Value) -> None:
+        gen = self.generators.get(tid)
         if gen is None:  # nobody iterates any more
             if v.path is not None:
                 self.free_on_node(v.node_id, [v.path])
             return
-        rid = IdSource.return_id(body["tid"], body["i"])
-        self.refs.new_owned(rid, body["tid"])
+        rid = IdSource.return_id(tid, index)
+        self.refs.new_owned(rid, tid)
         ref = self.make_ref(rid)
         self._set_one(rid, v, None)
-        gen._add(body["i"], ref)
+        gen._add(index, ref)
 
     def task_finished(self, spec: TaskSpec, body: dict, bufs: list) -> bool:
         """A worker replied. Returns True if the task should run again (retry_exceptions)."""
@@ -163,9 +176,16 @@ class TasksMixin:
                 self.loop.call_later(0.2, self.resubmit, spec)
             return False
         if spec.num_returns == "streaming":
+            n = body.get("n", 0)
+            if body.get("stream_err"):  # the generator raised: retry, or its last item
+                v = Value.from_wire(body["r"][0], bufs)
+                if isinstance(spec, TaskSpec) and self._should_retry_exception(spec, v):
+                    return True  # items seen already are dropped by index on the rerun
+                n += 1
+                self._stream_item(spec.task_id, n, v)
             gen = self.generators.pop(spec.task_id, None)
             if gen is not None:
-                gen._finish(body.get("n", 0))
+                gen._finish(n)
             self.release_hold(spec)
             return False
         values = [Value.from_wire(d, bufs) for d in body["r"]]
@@ -231,7 +251,9 @@ class TasksMixin:
     def _set_returns(self, spec: TaskSpec, values: list) -> None:
         if spec.num_returns == "streaming":  # the error ends the stream as its next item
             gen = self.generators.pop(spec.task_id, None)
-            if gen is not None:
+            if isinstance(gen, DynamicCollector):  # num_returns="dynamic": its ref fails
+                gen._fail(values[0])
+            elif gen is not None:
                 index = max(gen._refs, default=gen._next - 1) + 1
                 rid = IdSource.return_id(spec.task_id, index)
                 self.refs.new_owned(rid, spec.task_id)
