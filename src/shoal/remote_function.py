@@ -52,12 +52,21 @@ class RemoteFunction:
                 return parent._remote(args, kwargs, merged)
 
             def bind(self, *args, **kwargs):
-                raise NotImplementedError("DAG building (bind) is not supported by shoal yet")
+                """A DAG node running the function with these options (see shoal.dag)."""
+                from .dag.function_node import FunctionNode
+
+                return FunctionNode(parent._function, args, kwargs, dict(merged),
+                                    _remote_function=parent)
 
         return _Options()
 
     def bind(self, *args, **kwargs):
-        raise NotImplementedError("DAG building (bind) is not supported by shoal yet")
+        """A DAG node: this function called with these arguments, run by ``execute()``.
+        Arguments may be other nodes, also inside lists and dicts (see ``shoal.dag``)."""
+        from .dag.function_node import FunctionNode
+
+        return FunctionNode(self._function, args, kwargs, dict(self._default_options),
+                            _remote_function=self)
 
     def _function_bytes(self) -> tuple[bytes, bytes]:
         if self._pickled is None:
