@@ -24,6 +24,7 @@ class InputNode(DAGNode):
         if args or kwargs:
             raise ValueError("InputNode should not take any args or kwargs.")
         self.input_attribute_nodes: dict[int | str, InputAttributeNode] = {}
+        self._attribute_nodes: dict[tuple[str, int | str], InputAttributeNode] = {}
         self.input_type = input_type
         super().__init__([], {}, {}, other_args_to_resolve=_other_args_to_resolve)
 
@@ -50,7 +51,7 @@ class InputNode(DAGNode):
         return self._bound_other_args_to_resolve.get("result_type_string")
 
     def __getattr__(self, key: str):
-        if key.startswith("__") or "input_attribute_nodes" not in self.__dict__:
+        if key.startswith("__") or "_attribute_nodes" not in self.__dict__:
             return super().__getattr__(key)
         return self._attribute_node(key, "__getattr__")
 
@@ -61,9 +62,13 @@ class InputNode(DAGNode):
         return self._attribute_node(key, "__getitem__")
 
     def _attribute_node(self, key: int | str, accessor: str) -> InputAttributeNode:
-        node = self.input_attribute_nodes.get(key)
+        # One node per key and way of reading it: inp.a and inp["a"] read a single input
+        # differently (attribute, key). input_attribute_nodes has the first made per key.
+        node = self._attribute_nodes.get((accessor, key))
         if node is None:
-            node = self.input_attribute_nodes[key] = InputAttributeNode(self, key, accessor)
+            node = self._attribute_nodes[(accessor, key)] = \
+                InputAttributeNode(self, key, accessor)
+            self.input_attribute_nodes.setdefault(key, node)
         return node
 
     def __enter__(self) -> InputNode:
