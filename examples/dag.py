@@ -6,11 +6,14 @@ Run: python examples/dag.py  (writes the graph as DOT text to a temporary file)
 
 import os
 import tempfile
+import warnings
 
 import shoal as ray
 from shoal.dag import InputNode, MultiOutputNode
 
 ray.init()
+# Ray 2.60 marks the non-compiled execute() deprecated and warns at each call; so does shoal.
+warnings.filterwarnings("ignore", r"DAGNode\.execute\(\) is deprecated", DeprecationWarning)
 
 
 @ray.remote

@@ -11,6 +11,9 @@ import shoal as ray
 from shoal import exceptions as ex
 from shoal.dag import InputNode, MultiOutputNode
 
+# execute() warns that it is deprecated, as on Ray 2.60 (one test checks that warning).
+pytestmark = pytest.mark.filterwarnings(r"ignore:DAGNode\.execute\(\) is deprecated")
+
 
 @pytest.fixture(scope="module", autouse=True)
 def cluster(shoal_cluster):

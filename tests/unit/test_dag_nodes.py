@@ -27,6 +27,9 @@ from shoal.dag import (
 )
 from shoal.dag.py_obj_scanner import _instances, _PyObjScanner
 
+# execute() warns that it is deprecated, as on Ray 2.60 (one test checks that warning).
+pytestmark = pytest.mark.filterwarnings(r"ignore:DAGNode\.execute\(\) is deprecated")
+
 
 @ray.remote
 def a(*args, **kwargs):
@@ -279,6 +282,13 @@ def test_input_values_without_a_cluster():
     assert inp.execute(7) == 7
     assert inp.x.execute(x=3) == 3
     assert inp[0].execute(3, 4) == 3
+
+
+def test_execute_warns_as_ray_does_that_it_is_deprecated():
+    with InputNode() as inp:
+        dag = MultiOutputNode([inp])
+    with pytest.warns(DeprecationWarning, match=r"DAGNode.execute\(\) is deprecated"):
+        assert dag.execute(1) == [1]
 
 
 def test_a_single_input_is_indexed_or_read_by_attribute():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -208,6 +209,8 @@ class DAGNode(DAGNodeBase):
         With ``_ray_cache_refs`` the result of every node is kept, by uuid, in
         ``cache_from_last_execute``.
         """
+        warnings.warn("DAGNode.execute() is deprecated and will be removed in a future "
+                      "release.", DeprecationWarning, stacklevel=2)  # as Ray 2.60 warns
         executor = _CachingFn(lambda node: node._execute_impl(*args, **kwargs))
         result = self.apply_recursive(executor)
         if _ray_cache_refs:
