@@ -118,6 +118,12 @@ class ActorClass:
             def remote(self, *args, **kwargs):
                 return parent._create(args, kwargs, merged)
 
+            def bind(self, *args, **kwargs):
+                """A DAG node creating the actor with these options (see shoal.dag)."""
+                from .dag.class_node import ClassNode
+
+                return ClassNode(parent._cls, args, kwargs, dict(merged), _actor_class=parent)
+
         return _Options()
 
     def _remote(self, args=None, kwargs=None, **options) -> ActorHandle:
@@ -127,7 +133,12 @@ class ActorClass:
         return self._create(tuple(args or ()), dict(kwargs or {}), opts)
 
     def bind(self, *args, **kwargs):
-        raise NotImplementedError("DAG building (bind) is not supported by shoal yet")
+        """A DAG node: this actor created with these arguments when the DAG is executed;
+        bind its methods on the node (``node.method.bind(...)``, see ``shoal.dag``)."""
+        from .dag.class_node import ClassNode
+
+        return ClassNode(self._cls, args, kwargs, dict(self._default_options),
+                         _actor_class=self)
 
     def _class_bytes(self) -> bytes:
         if self._pickled is None:
@@ -254,10 +265,24 @@ class ActorMethod:
             def remote(self, *args, **kwargs):
                 return method._handle._call(method._name, args, kwargs, merged)
 
+            def bind(self, *args, **kwargs):
+                """A DAG node calling the method with these options (see shoal.dag)."""
+                return method._bind(args, kwargs, options)
+
         return _Options()
 
     def bind(self, *args, **kwargs):
-        raise NotImplementedError("DAG building (bind) is not supported by shoal yet")
+        """A DAG node: this method called on this actor when the DAG is executed (a tuple
+        of nodes, one per value, for a method with several return values)."""
+        return self._bind(args, kwargs, {})
+
+    def _bind(self, args, kwargs, options):
+        from .dag.class_node import _bind_on_handle
+
+        num_returns = self._opts.get("num_returns")
+        if num_returns is None:
+            num_returns = "streaming" if self._opts.get("generator") else 1
+        return _bind_on_handle(self._handle, self._name, num_returns, args, kwargs, options)
 
 
 class ActorHandle:

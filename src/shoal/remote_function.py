@@ -69,7 +69,11 @@ class RemoteFunction:
                 return parent._submit(args, kwargs, merged)
 
             def bind(self, *args, **kwargs):
-                raise NotImplementedError("DAG building (bind) is not supported by shoal yet")
+                """A DAG node running the function with these options (see shoal.dag)."""
+                from .dag.function_node import FunctionNode
+
+                return FunctionNode(parent._function, args, kwargs, dict(merged),
+                                    _remote_function=parent)
 
         return _Options()
 
@@ -80,7 +84,12 @@ class RemoteFunction:
         return self._submit(tuple(args or ()), dict(kwargs or {}), opts)
 
     def bind(self, *args, **kwargs):
-        raise NotImplementedError("DAG building (bind) is not supported by shoal yet")
+        """A DAG node: this function called with these arguments, run by ``execute()``.
+        Arguments may be other nodes, also inside lists and dicts (see ``shoal.dag``)."""
+        from .dag.function_node import FunctionNode
+
+        return FunctionNode(self._function, args, kwargs, dict(self._default_options),
+                            _remote_function=self)
 
     def _function_bytes(self) -> tuple[bytes, bytes]:
         if self._pickled is None:
