@@ -186,11 +186,13 @@ class ActorManager:
         me = store.local_daemon.node_id if store.local_daemon is not None else None
         view = cluster_policy.ClusterView(me or b"")
         for n in store.nodes.values():
-            avail = ResourceSet(n.available)
+            avail = dict(n.available)
             for aid, (other, _granted) in self.placing.get(n.node_id, {}).items():
-                if aid != e.actor_id:
-                    avail = avail - other
-            view.update(n.node_id, n.address, n.total, avail.to_dict(), n.alive)
+                if aid != e.actor_id:  # what others were promised, never below nothing
+                    for k, v in other.to_dict().items():
+                        if k in avail:
+                            avail[k] = max(0, avail[k] - v)
+            view.update(n.node_id, n.address, n.total, avail, n.alive)
         spec = e.spec or {}
         needs = ResourceSet(spec.get("place") or spec.get("resources") or {})
         strategy = spec.get("strategy")
