@@ -102,7 +102,8 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
         namespace, job_env = _apply_job_config(job_config, namespace, runtime_env)
         if resources is not None:
             opt_mod.validate({"resources": resources}, actor=False)
-        job_env = merged_env_vars(None, validate_runtime_env(runtime_env))
+        # The job's env_vars (init's runtime_env or the JobConfig's), inherited by its tasks.
+        job_vars = merged_env_vars(None, validate_runtime_env(dict(job_env or {})))
         for name, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
                 raise ValueError(f"{name} must be a non-negative number, got {v!r}")
@@ -136,7 +137,7 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
                 node_ip=info.get("node_ip") if "tcp:" in node_address else None,
                 head_address=info.get("head_address"),
             )
-            rt.inherited_env = job_env  # the job's env_vars, inherited by its tasks and actors
+            rt.inherited_env = job_vars  # the job's env_vars, inherited by its tasks and actors
             rt.start()
             info = rt.call(rt.node_conn.request("node_info", {}))[0]
             rt.node_id = info["node_id"]

@@ -110,7 +110,7 @@ def test_bad_env_vars_are_refused_with_rays_message():
         f.options(runtime_env={"env_vars": ["A=1"]})
     with pytest.raises(TypeError, match="but the value 1 is of type <class 'int'>"):
         f.options(runtime_env={"env_vars": {"A": 1}})
-    with pytest.raises(TypeError, match="runtime_env must be a dict"):
+    with pytest.raises(TypeError, match="The type of keyword 'runtime_env' must be"):
         f.options(runtime_env="env")
 
 
