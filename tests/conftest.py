@@ -30,7 +30,7 @@ def shoal_processes(session_dir: str | None = None) -> list[psutil.Process]:
                 continue
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if "shoal._private.daemon" not in cmd and "shoal._private.worker_main" not in cmd:
+        if "shoal._private.launch.daemon" not in cmd and "shoal._private.launch.worker_main" not in cmd:
             continue
         if session_dir is not None and session_dir not in cmd and not _env_has(p, session_dir):
             continue

@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 __commit__ = ""
 
 from . import exceptions  # noqa: E402
-from ._private.generator import DynamicObjectRefGenerator, ObjectRefGenerator  # noqa: E402
-from ._private.ids import (  # noqa: E402
+from ._private.runtime.generator import DynamicObjectRefGenerator, ObjectRefGenerator  # noqa: E402
+from ._private.wire.ids import (  # noqa: E402
     ActorClassID,
     ActorID,
     ClusterID,
@@ -83,7 +83,7 @@ def __getattr__(name: str):
 
         return getattr(surface, name)
     if name == "_config":
-        from ._private.config import config
+        from ._private.wire.config import config
 
         return config
     if name in _LAZY:

@@ -12,11 +12,12 @@ import hashlib
 import inspect
 import os
 
-from ._private import options as opt_mod
-from ._private import serialization, signature
-from ._private.actor_submitter import ActorCall
-from ._private.ids import ActorID, IdSource
-from ._private.worker_env import merged_env_vars
+from ._private.runtime import options as opt_mod
+from ._private.runtime import signature
+from ._private.runtime.actor_submitter import ActorCall
+from ._private.runtime.worker_env import merged_env_vars
+from ._private.wire import serialization
+from ._private.wire.ids import ActorID, IdSource
 from .remote_function import _open_stream, _prepare_args, check_oversized
 from .util.scheduling_strategies import placement
 
@@ -202,7 +203,7 @@ class ActorClass:
         scope_id = aid + _HANDLE_MARK
         entry = rt.refs.new_owned(scope_id)
         entry.actor_id = None if detached else aid
-        from ._private.ownership import Value
+        from ._private.runtime.ownership import Value
 
         # The creation arguments live as long as the actor may need them (restarts).
         rt.refs.set_value(scope_id, Value(False, b"N.", [], size=2), hold)
@@ -380,8 +381,8 @@ class ActorHandle:
 
 def exit_actor() -> None:
     """Leave the current actor on purpose: no restart; its caller sees the actor's death."""
-    from ._private.actor_executor import ActorExit
-    from ._private.runtime_state import current_runtime_or_none
+    from ._private.runtime.current import current_runtime_or_none
+    from ._private.worker.actor_executor import ActorExit
 
     rt = current_runtime_or_none()
     if rt is None or getattr(rt, "actor_id", None) is None:

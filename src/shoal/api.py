@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import exceptions
-from ._private import local_cluster
-from ._private import options as opt_mod
-from ._private.config import config
-from ._private.core import CoreRuntime
-from ._private.generator import ObjectRefGenerator
-from ._private.runtime_state import current_runtime_or_none, set_runtime
-from ._private.session import Session
-from ._private.worker_env import merged_env_vars, validate_runtime_env
+from ._private.launch import local_cluster
+from ._private.runtime import options as opt_mod
+from ._private.runtime.core import CoreRuntime
+from ._private.runtime.current import current_runtime_or_none, set_runtime
+from ._private.runtime.generator import ObjectRefGenerator
+from ._private.runtime.worker_env import merged_env_vars, validate_runtime_env
+from ._private.wire.config import config
+from ._private.wire.session import Session
 from .object_ref import ObjectRef
 from .runtime_context import RuntimeContext
 
@@ -352,7 +352,7 @@ def get(object_refs, *, timeout: float | None = None, progress: bool | str = Fal
         refs = list(object_refs)
         _check_get_refs(refs)
         if progress and refs:
-            from ._private.progress import wait_all
+            from ._private.runtime.progress import wait_all
 
             start = time.monotonic()
             wait_all(refs, timeout, progress if isinstance(progress, str) else "shoal.get",
@@ -405,7 +405,7 @@ def wait(ray_waitables: Sequence, *, num_returns: int = 1, timeout: float | None
         raise ValueError("num_returns cannot be greater than the number of ray_waitables "
                          "provided to ray.wait.")
     if gens:
-        from ._private.wait_mixed import wait_mixed
+        from ._private.runtime.wait_mixed import wait_mixed
 
         return wait_mixed(rt, items, num_returns, timeout)
     return rt.wait(items, num_returns, timeout)
@@ -421,7 +421,7 @@ def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
     actor calls (ValueError). ``get`` then raises TaskCancelledError. With ``recursive``, the
     tasks the cancelled task submitted are cancelled too. A ref owned elsewhere is cancelled
     by its owner. A finished task is left alone."""
-    from ._private.generator import ObjectRefGenerator
+    from ._private.runtime.generator import ObjectRefGenerator
 
     rt = _runtime()
     if isinstance(object_ref, ObjectRefGenerator):
@@ -551,7 +551,7 @@ def get_actor(name: str, namespace: str | None = None):
         raise TypeError(f"namespace must be None or a string, got {type(namespace).__name__}")
     rt = _runtime()
     ns = namespace if namespace is not None else rt.namespace
-    from ._private.transport import RemoteError
+    from ._private.wire.transport import RemoteError
 
     try:
         info = rt.call(rt.head_conn.request("get_named_actor", {"name": name, "namespace": ns}))[0]

@@ -19,10 +19,10 @@ import subprocess
 import sys
 import time
 
-from ._private import transport
-from ._private.config import config
-from ._private.local_cluster import _read_ready
-from ._private.session import Session
+from ._private.launch.local_cluster import _read_ready
+from ._private.wire import transport
+from ._private.wire.config import config
+from ._private.wire.session import Session
 
 
 def _free_port(host: str) -> int:
@@ -114,7 +114,7 @@ class Cluster:
         else:
             with open(os.path.join(sess.path, "token"), "w") as f:
                 f.write(self._token.decode() if isinstance(self._token, bytes) else self._token)
-        cmd = [sys.executable, "-m", "shoal._private.daemon", "--session-dir", sess.path,
+        cmd = [sys.executable, "-m", "shoal._private.launch.daemon", "--session-dir", sess.path,
                "--ip", ip, "--watch-stdin",
                "--num-cpus", str(node_args.pop("num_cpus", 1))]
         if node_args.get("num_gpus"):

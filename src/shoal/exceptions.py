@@ -438,7 +438,7 @@ def _str_with_hint(self: Any) -> str:
     return "\n".join(part for part in (self.message, self._hint) if part)
 
 
-from ._private.object_errors import (  # noqa: E402 - needs RayError above
+from ._private.runtime.object_errors import (  # noqa: E402 - needs RayError above
     NodeDiedError,
     ObjectFetchTimedOutError,
     ObjectFreedError,

@@ -51,7 +51,7 @@ class JobConfig:
         env = self.runtime_env
         if not isinstance(env, dict):
             raise TypeError(f"runtime_env must be a dict, got {type(env).__name__}")
-        from ._private.options import validate_runtime_env
+        from ._private.runtime.options import validate_runtime_env
 
         validate_runtime_env(env)
         return dict(env)

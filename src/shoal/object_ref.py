@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 from typing import Any
 
-from ._private import serialization
+from ._private.wire import serialization
 
 
 class ObjectRef:
@@ -40,7 +40,7 @@ class ObjectRef:
         return self._id.hex()
 
     def task_id(self):
-        from ._private.ids import TaskID
+        from ._private.wire.ids import TaskID
 
         return TaskID(self._id[:24])
 
@@ -77,7 +77,7 @@ class ObjectRef:
 
 
 def _rebuild_ref(object_id: bytes, owner: str) -> Any:
-    from ._private.runtime_state import current_runtime_or_none
+    from ._private.runtime.current import current_runtime_or_none
 
     rt = current_runtime_or_none()
     ref = ObjectRef(object_id, owner, rt)

@@ -7,13 +7,14 @@ import hashlib
 import inspect
 import logging
 
-from ._private import options as opt_mod
-from ._private import serialization, signature
-from ._private.config import config
-from ._private.ids import IdSource
-from ._private.ownership import Value
-from ._private.submitter import TaskSpec
-from ._private.worker_env import merged_env_vars
+from ._private.runtime import options as opt_mod
+from ._private.runtime import signature
+from ._private.runtime.ownership import Value
+from ._private.runtime.submitter import TaskSpec
+from ._private.runtime.worker_env import merged_env_vars
+from ._private.wire import serialization
+from ._private.wire.config import config
+from ._private.wire.ids import IdSource
 from .object_ref import ObjectRef
 from .util.scheduling_strategies import placement
 
@@ -149,7 +150,7 @@ class RemoteFunction:
 def _open_stream(rt, task_id: bytes, name: str, dynamic: bool):
     """What ``.remote()`` of a generator returns: an ObjectRefGenerator (streaming), or for
     ``num_returns="dynamic"`` one ObjectRef whose value will be a DynamicObjectRefGenerator."""
-    from ._private.generator import DynamicCollector, ObjectRefGenerator
+    from ._private.runtime.generator import DynamicCollector, ObjectRefGenerator
 
     if not dynamic:
         gen = rt.generators[task_id] = ObjectRefGenerator(rt, task_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 
-from ._private.ids import ActorID, JobID, NodeID, TaskID, WorkerID
+from ._private.wire.ids import ActorID, JobID, NodeID, TaskID, WorkerID
 
 # A bundle's own resource names, as tasks in placement groups ask for them:
 # "<name>_group_<index>_<pg hex>" or "<name>_group_<pg hex>" (any bundle).
@@ -201,7 +201,7 @@ class RuntimeContext:
 
     @property
     def current_placement_group_id(self):
-        from ._private.ids import PlacementGroupID
+        from ._private.wire.ids import PlacementGroupID
 
         _deprecated("Use get_placement_group_id() instead")
         pg = self.get_placement_group_id()

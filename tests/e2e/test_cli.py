@@ -38,7 +38,7 @@ def _active_nodes(cli) -> int:
 
 
 def _daemons(cli) -> list:
-    return [p for p in cli.processes() if "shoal._private.daemon" in cmdline(p)]
+    return [p for p in cli.processes() if "shoal._private.launch.daemon" in cmdline(p)]
 
 
 def _nodes_json(cli, *extra: str) -> list[dict]:

@@ -15,8 +15,8 @@ import socket
 import subprocess
 import sys
 
-from shoal._private.local_cluster import _read_ready
-from shoal._private.session import Session
+from shoal._private.launch.local_cluster import _read_ready
+from shoal._private.wire.session import Session
 from tests.conftest import shoal_processes, wait_for_condition
 
 DRIVER = r"""
@@ -61,7 +61,7 @@ def _port() -> int:
 
 
 def _daemon(session: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "shoal._private.daemon", "--session-dir",
+    return subprocess.Popen([sys.executable, "-m", "shoal._private.launch.daemon", "--session-dir",
                              session, "--watch-stdin", *args],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             start_new_session=True)

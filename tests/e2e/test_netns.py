@@ -51,10 +51,10 @@ def namespaces():
 
 
 def _daemon(ns: str, session_dir: str, *args: str) -> tuple[subprocess.Popen, dict]:
-    from shoal._private.local_cluster import _read_ready
+    from shoal._private.launch.local_cluster import _read_ready
 
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", ns, sys.executable, "-m", "shoal._private.daemon",
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "shoal._private.launch.daemon",
          "--session-dir", session_dir, "--watch-stdin", "--num-cpus", "1", *args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
     return proc, _read_ready(proc, 60)
@@ -97,7 +97,7 @@ ray.shutdown()
 
 
 def test_tasks_and_50mb_objects_cross_between_namespaces(namespaces):
-    from shoal._private.session import Session
+    from shoal._private.wire.session import Session
 
     head_sess = Session.create(latest=False)
     node_sess = Session.create(latest=False)

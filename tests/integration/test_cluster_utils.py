@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from shoal._private import local_cluster
+from shoal._private.launch import local_cluster
 from shoal.cluster_utils import Cluster
 from tests.conftest import shoal_processes, wait_for_condition
 

@@ -177,13 +177,13 @@ def test_silent_node_is_marked_dead_after_missed_heartbeats(cluster):
 
 
 def test_node_with_wrong_token_is_refused(cluster, tmp_path):
-    from shoal._private.session import Session
+    from shoal._private.wire.session import Session
 
     sess = Session.create(latest=False)
     with open(os.path.join(sess.path, "token"), "w") as f:
         f.write("0" * 64)
     proc = subprocess.run(
-        [sys.executable, "-m", "shoal._private.daemon", "--session-dir", sess.path,
+        [sys.executable, "-m", "shoal._private.launch.daemon", "--session-dir", sess.path,
          "--port", "0", "--head-address", cluster.address, "--num-cpus", "1"],
         capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1

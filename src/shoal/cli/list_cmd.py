@@ -12,7 +12,7 @@ import json
 
 import click
 
-from .._private import state_schema
+from .._private.state import schema as state_schema
 from ..util import state
 from .status import format_bytes
 

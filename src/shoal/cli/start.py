@@ -1,6 +1,6 @@
 """``shoal start``: start a cluster's head (``--head``) or join a cluster (``--address``).
 
-The node daemon (``python -m shoal._private.daemon``) is started detached, in its own session,
+The node daemon (``python -m shoal._private.launch.daemon``) is started detached, in its own session,
 so it outlives this command; its stderr goes to ``logs/daemon.err`` in its session directory.
 The command waits for the daemon's ``READY`` line, or reports its ``FAILED`` reason and exits
 with code 1. ``--block`` keeps the command in the foreground until the daemon exits.
@@ -18,10 +18,10 @@ import sys
 
 import click
 
-from .._private import local_cluster
-from .._private.config import config
-from .._private.local_cluster import _read_ready, find_session_for_head
-from .._private.session import Session
+from .._private.launch import local_cluster
+from .._private.launch.local_cluster import _read_ready, find_session_for_head
+from .._private.wire.config import config
+from .._private.wire.session import Session
 from ..util import state
 
 DEFAULT_PORT = 6379
@@ -294,7 +294,7 @@ def _join(address: str, token: str, ip: str, port: int, node_args: list[str]):
 def _spawn(sess: Session, args: list[str], what: str, keep_session: bool = False):
     """Start the daemon detached and wait for READY; on failure remove the session directory
     (unless the failure was unexpected: its logs are kept) and raise ClickException."""
-    cmd = [sys.executable, "-m", "shoal._private.daemon", "--session-dir", sess.path, *args]
+    cmd = [sys.executable, "-m", "shoal._private.launch.daemon", "--session-dir", sess.path, *args]
     err_log = os.path.join(sess.path, "logs", "daemon.err")
     with open(err_log, "ab") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

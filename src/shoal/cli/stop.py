@@ -20,13 +20,13 @@ import time
 import click
 import psutil
 
-from .._private import local_cluster
-from .._private.config import config
-from .._private.session import Session
+from .._private.launch import local_cluster
+from .._private.wire.config import config
+from .._private.wire.session import Session
 from ..util import state
 
-_DAEMON = "shoal._private.daemon"
-_WORKER = "shoal._private.worker_main"
+_DAEMON = "shoal._private.launch.daemon"
+_WORKER = "shoal._private.launch.worker_main"
 
 
 @click.command()

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 
-from .._private import app_metrics, timeline
-from .._private import state_rows as rows
-from .._private.task_events import FAILED, FINISHED, PENDING_ARGS, PENDING_NODE, RUNNING
+from .._private.runtime import app_metrics
+from .._private.runtime.task_events import FAILED, FINISHED, PENDING_ARGS, PENDING_NODE, RUNNING
+from .._private.state import rows as rows
+from .._private.state import timeline
 
 TASK_STATES = (PENDING_ARGS, PENDING_NODE, RUNNING, FINISHED, FAILED)
 

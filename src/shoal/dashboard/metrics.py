@@ -3,8 +3,8 @@ Pure: a summary and node rows in, text out."""
 
 from __future__ import annotations
 
-from .._private import app_metrics
-from .._private.app_metrics import _esc
+from .._private.runtime import app_metrics
+from .._private.runtime.app_metrics import _esc
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

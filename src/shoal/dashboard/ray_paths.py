@@ -15,8 +15,8 @@ import os
 from aiohttp import web
 
 from .. import __version__
-from .._private import state_rows as rows
-from .._private import state_schema as schema
+from .._private.state import rows as rows
+from .._private.state import schema as schema
 
 # The Ray release whose interfaces shoal answers for (``/api/version``'s ``ray_version``:
 # Ray's clients refuse a cluster older than the release they need).

@@ -9,7 +9,7 @@ import re
 from aiohttp import web
 
 from .. import __version__
-from .._private.transport import RemoteError
+from .._private.wire.transport import RemoteError
 from . import auth, metrics, ray_paths
 from .data import ClusterData
 from .server import _HEADERS, _TYPES, STATIC, dumps

@@ -14,7 +14,7 @@ import os
 import socket
 from urllib.parse import parse_qs
 
-from .._private.config import config
+from .._private.wire.config import config
 from . import auth
 
 log = logging.getLogger(__name__)

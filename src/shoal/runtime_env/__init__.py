@@ -39,7 +39,7 @@ class RuntimeEnv(dict):
     def __init__(self, *, _validate: bool = True, **fields: Any):
         super().__init__({k: v for k, v in fields.items() if v is not None})
         if _validate:
-            from .._private.options import validate_runtime_env
+            from .._private.runtime.options import validate_runtime_env
 
             validate_runtime_env(dict(self))
 

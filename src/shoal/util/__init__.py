@@ -24,7 +24,7 @@ __all__ = [
 
 def get_node_ip_address() -> str:
     """The IP address of the node this process runs on."""
-    from .._private.runtime_state import current_runtime_or_none
+    from .._private.runtime.current import current_runtime_or_none
 
     rt = current_runtime_or_none()
     return (getattr(rt, "node_ip", None) if rt is not None else None) or "127.0.0.1"

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from .._private import node_logs, transport
+from .._private.node import logs as node_logs
+from .._private.wire import transport
 from .state import _hex, get_task, head_request, list_actors, list_nodes
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import warnings
 
-from .._private.app_metrics import REGISTRY
+from .._private.runtime.app_metrics import REGISTRY
 
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from .._private.ids import PlacementGroupID
-from .._private.placement import STRATEGIES
+from .._private.node.placement import STRATEGIES
+from .._private.wire.ids import PlacementGroupID
 
 
 class PlacementGroup:
@@ -76,7 +76,7 @@ def placement_group(bundles: list[dict], strategy: str = "PACK", name: str = "",
                     bundle_label_selector=None) -> PlacementGroup:
     """Reserve ``bundles`` (e.g. ``[{"CPU": 1}] * 2``) with ``strategy`` (PACK, SPREAD,
     STRICT_PACK, STRICT_SPREAD). Returns at once; ``pg.ready()`` resolves once reserved."""
-    from .._private.transport import RemoteError
+    from .._private.wire.transport import RemoteError
     from ..api import _runtime
 
     _validate(bundles, strategy, lifetime)
@@ -105,7 +105,7 @@ def remove_placement_group(placement_group: PlacementGroup) -> None:
 
 def get_placement_group(placement_group_name: str) -> PlacementGroup:
     """The live placement group called ``placement_group_name`` in this namespace."""
-    from .._private.transport import RemoteError
+    from .._private.wire.transport import RemoteError
     from ..api import _runtime
 
     rt = _runtime()
@@ -140,7 +140,7 @@ def placement_group_table(placement_group: PlacementGroup | None = None) -> dict
 
 def get_current_placement_group() -> PlacementGroup | None:
     """The placement group the calling task or actor runs in, if any."""
-    from .._private.runtime_state import current_runtime_or_none
+    from .._private.runtime.current import current_runtime_or_none
 
     rt = current_runtime_or_none()
     group = rt.current_group() if rt is not None else None

@@ -62,7 +62,7 @@ def placement(opts: dict, demand: dict, who: str = "",
     actor that sets no strategy of its own, called from one whose group captures child
     tasks, runs in that group too (any bundle), as in Ray.
     """
-    from .._private import placement as pl
+    from .._private.node import placement as pl
 
     strategy = opts.get("scheduling_strategy")
     capture = opts.get("placement_group_capture_child_tasks")
@@ -90,13 +90,13 @@ def placement(opts: dict, demand: dict, who: str = "",
 def _captured_by_parent():
     """The strategy a child inherits from a task or actor running in a placement group
     that captures child tasks; None otherwise (and in a driver)."""
-    from .._private.runtime_state import current_runtime_or_none
+    from .._private.runtime.current import current_runtime_or_none
 
     rt = current_runtime_or_none()
     group = rt.current_group() if rt is not None else None
     if not group or not group[2]:
         return None
-    from .._private.ids import PlacementGroupID
+    from .._private.wire.ids import PlacementGroupID
     from .placement_group import PlacementGroup
 
     pg = PlacementGroup(PlacementGroupID(group[0]), group[3])
@@ -111,7 +111,7 @@ def _fits_some_bundle(request: dict, bundles: list[dict]) -> bool:
 def check_fits_group(pg, opts: dict, who: str, actor: bool) -> None:
     """Ray's check at submission: the request must fit at least one bundle of ``pg`` (and
     a default actor's one CPU for placement too)."""
-    from .._private.options import ray_request
+    from .._private.runtime.options import ray_request
 
     request, placement_demand = ray_request(opts, actor)
     bundles = [{k: float(v) for k, v in b.items()} for b in pg.bundle_specs]

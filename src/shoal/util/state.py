@@ -23,10 +23,9 @@ import os
 
 import psutil
 
-from .._private import local_cluster, timeline, transport
-from .._private.config import config
-from .._private.session import Session
-from .._private.state_rows import (  # noqa: F401 - reference types re-exported
+from .._private.launch import local_cluster
+from .._private.state import timeline
+from .._private.state.rows import (  # noqa: F401 - reference types re-exported
     _ACTOR_FIELDS,
     _JOB_FIELDS,
     _NODE_FIELDS,
@@ -55,6 +54,9 @@ from .._private.state_rows import (  # noqa: F401 - reference types re-exported
     task_summary,
     worker_rows,
 )
+from .._private.wire import transport
+from .._private.wire.config import config
+from .._private.wire.session import Session
 
 DEFAULT_LIMIT = 100
 TOKEN_ENV = "SHOAL_TOKEN"
@@ -399,7 +401,7 @@ def list_jobs(address: str | None = None, filters: list[tuple] | None = None,
 
 # -- timeline --------------------------------------------------------------------------------
 def timeline_events(address: str | None = None, timeout: float = 30.0) -> list[dict]:
-    """Every remembered task as Chrome trace events (see :mod:`shoal._private.timeline`)."""
+    """Every remembered task as Chrome trace events (see :mod:`shoal._private.state.timeline`)."""
 
     def ask(kind: str, key: str) -> list:
         return head_request(kind, address=address, timeout=timeout)[key]

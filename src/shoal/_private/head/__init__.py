@@ -1,0 +1,1 @@
+"""The head: the control store, actors, placement groups, and their persistence."""

@@ -1,0 +1,1 @@
+"""The node daemon, one per machine: lease scheduler, worker pool, object store, transfer, logs, stats, memory monitor."""

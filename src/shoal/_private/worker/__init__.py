@@ -1,0 +1,1 @@
+"""What only a worker process runs: executing pushed tasks and actor calls."""

@@ -1,0 +1,118 @@
+"""The head's actor state machine: restarts, deaths and the causes they report."""
+
+from __future__ import annotations
+
+from shoal._private.head import actor_table as at
+
+GRANT = {"worker_id": b"w1", "lease_id": 1, "address": "unix:/x", "pid": 10,
+         "node_id": b"n1", "ip": "10.0.0.5"}
+
+
+def _alive(table: at.ActorTable, max_restarts: int = 0, aid: bytes = b"a1") -> at.ActorEntry:
+    e = table.register(at.ActorEntry(aid, "Cls", None, "ns", False, b"owner",
+                                     "tcp:10.0.0.9:5|unix:/o", 1, max_restarts))
+    table.set_spec(aid, {}, [])
+    table.leased(aid, dict(GRANT))
+    table.created(aid, b"w1")
+    assert e.state == at.ALIVE
+    return e
+
+
+def _answers(table, aid, after, restarting=False) -> list:
+    got: list = []
+    for a in table.wait_for(aid, after, got.append, restarting=restarting):
+        for w in a.waiters:
+            w(a.entry)
+    return got
+
+
+def _run_notifies(actions) -> None:
+    for a in actions:
+        if isinstance(a, at.Notify):
+            for w in a.waiters:
+                w(a.entry)
+
+
+def test_crash_with_restarts_left_restarts_and_tells_waiters_that_asked():
+    t = at.ActorTable()
+    e = _alive(t, max_restarts=1)
+    seen, plain = [], []
+    t.wait_for(b"a1", 0, seen.append, restarting=True)
+    t.wait_for(b"a1", 0, plain.append)
+    _run_notifies(t.worker_died(b"a1", b"w1", "full cause", "short cause"))
+    assert e.state == at.RESTARTING and e.incarnation == 1
+    assert [x.state for x in seen] == [at.RESTARTING] and plain == []
+    assert e.public()["restart_cause"] == "short cause"
+    assert e.public()["ip"] == "10.0.0.5"
+    assert _answers(t, b"a1", 0, restarting=True)[0].state == at.RESTARTING
+    assert _answers(t, b"a1", 0) == []  # waits for the new incarnation
+
+
+def test_crash_without_restarts_is_dead_with_the_cause():
+    t = at.ActorTable()
+    e = _alive(t)
+    t.worker_died(b"a1", b"w1", at.worker_died_cause("SYSTEM_ERROR", at.CRASHED), at.CRASHED)
+    assert e.state == at.DEAD
+    assert e.death_cause.startswith("The actor is dead because its worker process has died. "
+                                    "Worker exit type: SYSTEM_ERROR Worker exit detail: ")
+
+
+def test_intended_exit_is_final_with_its_cause():
+    t = at.ActorTable()
+    e = _alive(t, max_restarts=5)
+    t.exiting(b"a1", "INTENDED_USER_EXIT", at.USER_EXIT, intended=True)
+    t.worker_died(b"a1", b"w1", "crash")
+    assert e.state == at.DEAD
+    assert "INTENDED_USER_EXIT" in e.death_cause and "exit_actor() is called" in e.death_cause
+
+
+def test_unintended_exit_restarts_and_reports_what_the_worker_said():
+    t = at.ActorTable()
+    e = _alive(t, max_restarts=1)
+    t.exiting(b"a1", "SYSTEM_ERROR", "Worker exits with an exit code 3.", intended=False)
+    t.worker_died(b"a1", b"w1", "crash", "crash")
+    assert e.state == at.RESTARTING
+    assert e.last_exit == "Worker exits with an exit code 3."
+    assert e.exit_detail == ""  # the next death has its own cause
+
+
+def test_kill_with_restart_and_none_left_says_it_was_killed():
+    t = at.ActorTable()
+    e = _alive(t)
+    assert any(isinstance(a, at.Kill) for a in t.kill(b"a1", no_restart=False))
+    t.worker_died(b"a1", b"w1", "crash")
+    assert e.state == at.DEAD
+    assert "INTENDED_SYSTEM_EXIT" in e.death_cause and "`ray.kill`" in e.death_cause
+
+
+def test_kill_owner_death_and_out_of_scope_causes():
+    t = at.ActorTable()
+    killed = _alive(t, aid=b"k")
+    t.kill(b"k")
+    assert killed.death_cause == at.KILLED
+    orphan = _alive(t, aid=b"o")
+    t.owner_died(b"owner")
+    assert orphan.death_cause.startswith("The actor is dead because its owner has died. "
+                                         f"Owner Id: {b'owner'.hex()} Owner Ip address: "
+                                         "10.0.0.9 ")
+    gone = _alive(t, aid=b"s")
+    t.out_of_scope(b"s")
+    assert gone.death_cause == at.OUT_OF_SCOPE
+
+
+def test_death_before_creation_is_never_started():
+    t = at.ActorTable()
+    e = t.register(at.ActorEntry(b"p", "Cls", None, "ns", False, b"owner", "", 1, 0))
+    t.kill(b"p")
+    assert e.state == at.DEAD and e.public()["never_started"] is True
+
+
+def test_creation_failure_is_init_failed():
+    t = at.ActorTable()
+    e = t.register(at.ActorEntry(b"c", "Cls", None, "ns", False, b"owner", "", 1, 3))
+    t.set_spec(b"c", {}, [])
+    t.leased(b"c", dict(GRANT))
+    t.creation_failed(b"c", b"w1", "ray::Cls.__init__() ... ValueError: bad")
+    assert e.state == at.DEAD and e.init_failed
+    assert e.death_cause == ("The actor died because of an error raised in its creation "
+                             "task, ray::Cls.__init__() ... ValueError: bad")
