@@ -3,7 +3,7 @@
 shoal serves (Ray's client validates every row against its schema).
 
 This is the one cross-check that needs Ray: it runs ``/tmp/rayenv/bin/ray`` and is skipped,
-saying so, where that is missing (CI has no Ray; ``tests/unit/test_state_schema.py`` and
+saying so, where that is missing (CI has no Ray; ``tests/unit/state/test_state_schema.py`` and
 ``tests/integration/test_state_schema_live.py`` check the same schema without it)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A live cluster's state rows, through shoal's state API and through Ray's paths on the
 dashboard (``/api/v0/<resource>``, ``/summarize``, ``/api/version``, ``/api/jobs/``), carry
 every column of Ray 2.60's schemas with Ray's types (the list is in
-``tests/unit/test_state_schema.py``), so that Ray's CLI and SDK can read them."""
+``tests/unit/state/test_state_schema.py``), so that Ray's CLI and SDK can read them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from shoal.util import state
 from tests.conftest import gate_actor, shoal_processes, wait_for_condition
-from tests.unit.test_state_schema import RAY_COLUMNS, base_columns, check_row, check_rows
+from tests.unit.state.test_state_schema import RAY_COLUMNS, base_columns, check_row, check_rows
 
 RESOURCES = ("tasks", "actors", "nodes", "workers", "objects", "placement_groups", "jobs")
 LISTERS = {"tasks": state.list_tasks, "actors": state.list_actors, "nodes": state.list_nodes,
