@@ -11,6 +11,7 @@ import cloudpickle
 import pytest
 
 import shoal.exceptions as ex
+from shoal._private.runtime.error_base import _dual_class
 
 PICKLERS = [pytest.param(pickle, id="pickle"), pytest.param(cloudpickle, id="cloudpickle")]
 
@@ -405,7 +406,7 @@ def test_as_instanceof_cause_caches_the_class_per_cause_type():
     other = task_error(KeyError("c")).as_instanceof_cause()
     assert type(first) is type(second)
     assert type(other) is not type(first) and isinstance(other, KeyError)
-    assert type(first) is ex._dual_class(ValueError)
+    assert type(first) is _dual_class(ValueError)
 
 
 def test_as_instanceof_cause_custom_exception():
@@ -490,3 +491,19 @@ def test_fixed_message_errors_accept_an_optional_message():
     assert "placement group of this task" in str(ex.TaskPlacementGroupRemoved())
     assert "placement group of this actor" in str(ex.ActorPlacementGroupRemoved())
     assert str(ex.RayError()) == "" and str(ex.RayError("x")) == "x"
+
+
+def test_public_classes_are_the_private_ones_named_as_public():
+    # Defined under shoal._private (the runtime raises them without importing a public
+    # module); shoal.exceptions re-exports the same objects under its own name.
+    from shoal._private.runtime import errors
+
+    for name in ex.__all__:
+        assert getattr(ex, name) is getattr(errors, name)
+        if name != "RAY_EXCEPTION_TYPES":
+            assert getattr(ex, name).__module__ == "shoal.exceptions"
+    dual = type(task_error(ValueError("a")).as_instanceof_cause())
+    assert dual.__module__ == "shoal.exceptions"
+    assert repr(ex.RayError("x")) == "RayError('x')"
+    data = pickle.dumps(ex.RayError("x"))
+    assert b"shoal.exceptions" in data and b"runtime.errors" not in data

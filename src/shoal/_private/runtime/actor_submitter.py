@@ -109,7 +109,7 @@ class ActorSubmitter:
             self._pump(q)
 
     async def _resolve(self, q: ActorQueue, call: ActorCall, deps: list) -> None:
-        from ... import exceptions as exc_mod
+        from . import errors as exc_mod
 
         try:
             values = await self.rt._gather_values([call.args[i] for i in deps])
@@ -157,7 +157,7 @@ class ActorSubmitter:
                 self._send(q, q.pending.popleft())
 
     async def _connect(self, q: ActorQueue) -> None:
-        from ... import exceptions as exc_mod
+        from . import errors as exc_mod
 
         try:
             while True:
@@ -225,7 +225,7 @@ class ActorSubmitter:
         if fut.exception() is not None:
             if isinstance(fut.exception(), ConnectionLost):
                 return  # peer_lost has already retried or failed it
-            from ... import exceptions as exc_mod
+            from . import errors as exc_mod
 
             q.inflight.pop(call.task_id, None)
             self._fail(q, call, exc_mod.RaySystemError(f"actor call failed: {fut.exception()}"))
@@ -294,7 +294,7 @@ class ActorSubmitter:
     def cancel(self, task_id: bytes, recursive: bool) -> bool:
         """Cancel a call of ours: one not sent yet fails now with TaskCancelledError; one
         sent is asked to stop (the actor answers TaskCancelledError). False if unknown."""
-        from ... import exceptions as exc_mod
+        from . import errors as exc_mod
 
         found = self.find(task_id)
         if found is None:
@@ -325,7 +325,7 @@ class ActorSubmitter:
 def death_error(info: dict, actor_id: bytes) -> BaseException:
     """``ActorDiedError`` for a dead actor, from the head's info: Ray's message (the death
     context: class, id, pid, name, namespace, IP, and why), or its creation task's error."""
-    from ... import exceptions as exc_mod
+    from . import errors as exc_mod
 
     cause = info.get("death_cause") or ""
     if info.get("init_failed"):

@@ -15,7 +15,6 @@ import socket
 import sys
 import threading
 
-from ...object_ref import ObjectRef
 from ..wire import aio, transport
 from ..wire.aio import spawn
 from ..wire.config import config
@@ -24,6 +23,7 @@ from ..wire.transport import ConnectionLost, RemoteError, connect, serve_unix
 from .actor_submitter import ActorSubmitter
 from .head_channel import HeadChannel
 from .lineage import LineageMixin
+from .object_ref import ObjectRef
 from .ownership import Free, RefTable, ReleaseBorrow, Value
 from .submitter import Submitter, TaskSpec
 from .task_events import TaskEvents

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import os
 
-from ... import exceptions as exc_mod
 from ..wire import serialization
+from . import errors as exc_mod
+from .error_base import PUBLIC_MODULE
 from .ownership import Value
 
 DEPENDENCY_FAILED = "At least one of the input arguments for this task could not be computed:"
@@ -38,7 +39,7 @@ def _module(err: BaseException) -> str:
     """The module the quoted error's class is shown under: Ray's name for shoal's own
     exceptions (``ray.exceptions.RayTaskError: ...``), as a Ray program expects the text."""
     mod = type(err).__module__
-    return "ray.exceptions" if mod == exc_mod.__name__ else mod
+    return "ray.exceptions" if mod == PUBLIC_MODULE else mod
 
 
 async def dependency_error_value(rt, v: Value, name: str) -> Value:

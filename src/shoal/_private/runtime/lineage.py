@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from ... import exceptions as exc_mod
+from . import errors as exc_mod
 from .ownership import PENDING, READY
 
 log = logging.getLogger(__name__)

@@ -1,15 +1,16 @@
 """Errors about objects and memory: lost, freed or unreachable objects, a full store.
 
-Part of :mod:`shoal.exceptions` (re-exported there, and named as living there, so that
-pickles and ``except shoal.exceptions.ObjectLostError`` work as before); kept apart
-because the exceptions module grew past what reads well in one file.
+Re-exported by :mod:`shoal.exceptions` (and named as living there, so that pickles and
+``except shoal.exceptions.ObjectLostError`` work as before); kept apart from
+:mod:`.error_base` and :mod:`.system_errors` so that no module grows past what reads well
+in one file.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...exceptions import RayError, _init_message, _str_with_hint
+from .error_base import RayError, _init_message, _str_with_hint, publish
 
 
 class ObjectStoreFullError(RayError):
@@ -144,6 +145,10 @@ class ObjectReconstructionFailedLineageEvictedError(ObjectReconstructionFailedEr
     _reason = "The object cannot be reconstructed: its lineage was evicted to save memory."
 
 
-for _cls in (ObjectStoreFullError, OutOfDiskError, OutOfMemoryError, NodeDiedError, RpcError, ObjectLostError, ObjectFetchTimedOutError, ReferenceCountingAssertionError, ObjectFreedError, OwnerDiedError, ObjectReconstructionFailedError, ObjectReconstructionFailedMaxAttemptsExceededError, ObjectReconstructionFailedLineageEvictedError):
-    _cls.__module__ = "shoal.exceptions"
-del _cls
+publish(
+    ObjectStoreFullError, OutOfDiskError, OutOfMemoryError, NodeDiedError, RpcError,
+    ObjectLostError, ObjectFetchTimedOutError, ReferenceCountingAssertionError,
+    ObjectFreedError, OwnerDiedError, ObjectReconstructionFailedError,
+    ObjectReconstructionFailedMaxAttemptsExceededError,
+    ObjectReconstructionFailedLineageEvictedError,
+)  # fmt: skip

@@ -162,7 +162,7 @@ class Submitter:
         except RemoteError as e:
             ks.requesting -= 1
             if e.body.get("unschedulable"):
-                from ...exceptions import TaskUnschedulableError
+                from .errors import TaskUnschedulableError
 
                 self._fail_key(ks, TaskUnschedulableError(e.body.get("error", str(e))))
             elif not self.rt.shutting_down:
@@ -199,7 +199,7 @@ class Submitter:
         self._pump(ks)
 
     def _fail_key(self, ks: KeyState, err: Exception) -> None:
-        from ...exceptions import RayError, RaySystemError
+        from .errors import RayError, RaySystemError
 
         if not isinstance(err, RayError):
             err = RaySystemError(f"could not lease a worker: {err}")
@@ -268,7 +268,7 @@ class Submitter:
             self._worker_lost(ks, lw)
             self._retry_or_fail(ks, spec)
         else:
-            from ...exceptions import RaySystemError
+            from .errors import RaySystemError
 
             self.rt.fail_task(spec, RaySystemError(f"task push failed: {exc}"))
         self._pump(ks)
@@ -282,7 +282,7 @@ class Submitter:
                 spec.oom = info
 
     def _retry_or_fail(self, ks: KeyState, spec: TaskSpec) -> None:
-        from ...exceptions import OutOfMemoryError, TaskCancelledError, WorkerCrashedError
+        from .errors import OutOfMemoryError, TaskCancelledError, WorkerCrashedError
 
         oom = spec.oom
         if oom is not None and not spec.cancelled and not (

@@ -11,13 +11,13 @@ import asyncio
 import concurrent.futures
 import logging
 
-from ... import exceptions as exc_mod
-from ...object_ref import ObjectRef
 from ..wire import serialization
 from ..wire.aio import spawn
 from ..wire.ids import IdSource
 from ..wire.transport import ConnectionLost, RemoteError
+from . import errors as exc_mod
 from .generator import DynamicCollector
+from .object_ref import ObjectRef
 from .ownership import Value
 from .submitter import TaskSpec
 

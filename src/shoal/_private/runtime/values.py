@@ -14,13 +14,13 @@ import concurrent.futures
 import os
 import threading
 
-from ... import exceptions as exc_mod
-from ...object_ref import ObjectRef
 from ..wire import segment as object_store
 from ..wire import serialization
 from ..wire.aio import spawn
 from ..wire.config import config
 from ..wire.transport import ConnectionLost, RemoteError
+from . import errors as exc_mod
+from .object_ref import ObjectRef
 from .ownership import READY, Value
 
 # A worker's get/wait that has not finished within this long tells the node it is blocked.

@@ -36,8 +36,8 @@ import sys
 import threading
 import traceback
 
-from ... import exceptions as exc_mod
 from ..head import actor_table
+from ..runtime import errors as exc_mod
 from ..wire import serialization, worker_output
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import sys
 import threading
 import traceback
 
-from ... import exceptions as exc_mod
+from ..runtime import errors as exc_mod
 from ..runtime.ownership import Value
 from ..runtime.worker_env import CallEnv
 from ..wire import serialization
