@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 
-from ...actor import _HANDLE_MARK
-from ..wire.ids import JobID
+from ..wire.ids import ACTOR_HANDLE_MARK, JobID
 from . import schema as schema
 
 # Ray's columns shown without ``detail=True`` (the others are added with it).
@@ -135,7 +134,7 @@ def object_rows(nodes: list[dict]) -> list[dict]:
 
 def _is_handle(oid: bytes, entry: dict | None) -> bool:
     # A detached actor's handle object is not marked (its scope is not the handle's).
-    return bool(entry and entry.get("actor_handle")) or oid.endswith(_HANDLE_MARK)
+    return bool(entry and entry.get("actor_handle")) or oid.endswith(ACTOR_HANDLE_MARK)
 
 
 def _segment(o: dict | None, segments: dict) -> dict | None:

@@ -75,6 +75,11 @@ class ActorID(BaseID):
     SIZE = 16
 
 
+# An actor handle's scope object is the actor's id followed by this mark (28 bytes, an
+# object id): the driver's handle owns it, and the state API shows it as the handle.
+ACTOR_HANDLE_MARK = b"\x00" * 8 + b"ACTR"
+
+
 class TaskID(BaseID):
     __slots__ = ()
     SIZE = 24
