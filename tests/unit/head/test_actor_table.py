@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shoal._private.head import actor_table as at
+from shoal._private.wire import death_causes as causes
 
 GRANT = {"worker_id": b"w1", "lease_id": 1, "address": "unix:/x", "pid": 10,
          "node_id": b"n1", "ip": "10.0.0.5"}
@@ -51,7 +52,7 @@ def test_crash_with_restarts_left_restarts_and_tells_waiters_that_asked():
 def test_crash_without_restarts_is_dead_with_the_cause():
     t = at.ActorTable()
     e = _alive(t)
-    t.worker_died(b"a1", b"w1", at.worker_died_cause("SYSTEM_ERROR", at.CRASHED), at.CRASHED)
+    t.worker_died(b"a1", b"w1", causes.worker_died_cause("SYSTEM_ERROR", causes.CRASHED), causes.CRASHED)
     assert e.state == at.DEAD
     assert e.death_cause.startswith("The actor is dead because its worker process has died. "
                                     "Worker exit type: SYSTEM_ERROR Worker exit detail: ")
@@ -60,7 +61,7 @@ def test_crash_without_restarts_is_dead_with_the_cause():
 def test_intended_exit_is_final_with_its_cause():
     t = at.ActorTable()
     e = _alive(t, max_restarts=5)
-    t.exiting(b"a1", "INTENDED_USER_EXIT", at.USER_EXIT, intended=True)
+    t.exiting(b"a1", "INTENDED_USER_EXIT", causes.USER_EXIT, intended=True)
     t.worker_died(b"a1", b"w1", "crash")
     assert e.state == at.DEAD
     assert "INTENDED_USER_EXIT" in e.death_cause and "exit_actor() is called" in e.death_cause
@@ -89,7 +90,7 @@ def test_kill_owner_death_and_out_of_scope_causes():
     t = at.ActorTable()
     killed = _alive(t, aid=b"k")
     t.kill(b"k")
-    assert killed.death_cause == at.KILLED
+    assert killed.death_cause == causes.KILLED
     orphan = _alive(t, aid=b"o")
     t.owner_died(b"owner")
     assert orphan.death_cause.startswith("The actor is dead because its owner has died. "
@@ -97,7 +98,7 @@ def test_kill_owner_death_and_out_of_scope_causes():
                                          "10.0.0.9 ")
     gone = _alive(t, aid=b"s")
     t.out_of_scope(b"s")
-    assert gone.death_cause == at.OUT_OF_SCOPE
+    assert gone.death_cause == causes.OUT_OF_SCOPE
 
 
 def test_death_before_creation_is_never_started():

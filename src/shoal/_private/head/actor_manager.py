@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from ..node import cluster_policy
+from ..wire import death_causes
 from ..wire.aio import spawn
 from ..wire.config import config
 from ..wire.resources import ResourceSet
@@ -73,7 +74,7 @@ class ActorManager:
         try:
             conn = await connect(e.address, self.token, hello={"role": "head"})
         except (OSError, ConnectionError, TimeoutError):
-            self._worker_gone(e.actor_id, worker_id, at.worker_died_cause(
+            self._worker_gone(e.actor_id, worker_id, death_causes.worker_died_cause(
                 "SYSTEM_ERROR", "The actor's worker died while the head was away."))
             return
         self._watch_worker(e.actor_id, worker_id, conn)
@@ -268,7 +269,7 @@ class ActorManager:
         try:
             conn = await connect(address, self.token, hello={"role": "head"})
         except (TimeoutError, OSError, ConnectionError) as err:
-            self._worker_gone(e.actor_id, worker_id, at.worker_died_cause(
+            self._worker_gone(e.actor_id, worker_id, death_causes.worker_died_cause(
                 "SYSTEM_ERROR", f"could not reach the actor's worker: {err}"))
             return
         self._watch_worker(e.actor_id, worker_id, conn)
@@ -290,9 +291,9 @@ class ActorManager:
     def _watch_worker(self, actor_id: bytes, worker_id: bytes, conn: Connection) -> None:
         """The actor's death is seen here first: its worker's connection closes."""
         self.worker_conns[actor_id] = conn
-        crashed = at.worker_died_cause("SYSTEM_ERROR", at.CRASHED)
+        crashed = death_causes.worker_died_cause("SYSTEM_ERROR", death_causes.CRASHED)
         conn.close_callbacks.append(
-            lambda _c: self._worker_gone(actor_id, worker_id, crashed, at.CRASHED))
+            lambda _c: self._worker_gone(actor_id, worker_id, crashed, death_causes.CRASHED))
 
     def _worker_gone(self, actor_id: bytes, worker_id: bytes, cause: str,
                      detail: str = "") -> None:
@@ -319,7 +320,7 @@ class ActorManager:
                     conn.close()
                 self.leases.pop(e.worker_id, None)
                 self._run(self.table.worker_died(e.actor_id, e.worker_id,
-                                                 at.node_died_cause(node_id)))
+                                                 death_causes.node_died_cause(node_id)))
 
     def _kill(self, a: at.Kill) -> None:
         conn = self.worker_conns.get(a.entry.actor_id)

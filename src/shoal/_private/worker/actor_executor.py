@@ -36,9 +36,9 @@ import sys
 import threading
 import traceback
 
-from ..head import actor_table
 from ..runtime import errors as exc_mod
 from ..wire import serialization, worker_output
+from ..wire.death_causes import USER_EXIT
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class ActorExecutor:
             init(*args, **kwargs)
             worker_output.set_name(worker_output.actor_name(self.instance))
         except ActorExit:
-            self._leave(actor_table.USER_EXIT)  # exit_actor() in __init__: no reply
+            self._leave(USER_EXIT)  # exit_actor() in __init__: no reply
         except SystemExit as e:
             self._exit_unexpectedly(e.code)
         except BaseException as e:  # noqa: BLE001 - reported to the head as a creation error
@@ -222,7 +222,7 @@ class ActorExecutor:
                 if inspect.iscoroutine(result):  # an async method called on a sync path
                     result = asyncio.run(result)
             except ActorExit:
-                self._leave(actor_table.USER_EXIT)
+                self._leave(USER_EXIT)
                 return
             except SystemExit as e:
                 self._exit_unexpectedly(e.code)
@@ -262,7 +262,7 @@ class ActorExecutor:
             err.__context__ = None if err is e else e
             self.tx.deliver(conn, req_id, body, error=err)
         except (ActorExit, exc_mod.AsyncioActorExit):
-            self._leave(actor_table.USER_EXIT)
+            self._leave(USER_EXIT)
         except SystemExit as e:
             self._exit_unexpectedly(e.code)
         except BaseException as e:  # noqa: BLE001 - goes back to the caller
