@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 from .._private.runtime import app_metrics
-from .._private.runtime.task_events import FAILED, FINISHED, PENDING_ARGS, PENDING_NODE, RUNNING
 from .._private.state import rows as rows
 from .._private.state import timeline
+from .._private.state.task_records import FAILED, FINISHED, PENDING_ARGS, PENDING_NODE, RUNNING
 
 TASK_STATES = (PENDING_ARGS, PENDING_NODE, RUNNING, FINISHED, FAILED)
 

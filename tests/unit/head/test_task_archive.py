@@ -38,7 +38,7 @@ def test_off_and_empty():
 
 
 def test_select_keeps_the_newest_matching_records_in_order():
-    from shoal._private.runtime.task_events import select
+    from shoal._private.state.task_records import select
 
     recs = [{"state": s, "name": n, "i": i} for i, (s, n) in enumerate(
         [("FINISHED", "f"), ("FAILED", "g"), ("FINISHED", "f"), ("RUNNING", "f"),

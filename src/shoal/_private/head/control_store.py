@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..node.head_link import RemoteNodeLink
-from ..runtime import task_events
+from ..state import task_records
 from ..wire.aio import spawn
 from ..wire.config import config
 from ..wire.transport import Connection
@@ -238,7 +238,7 @@ class ControlStore:
 
     async def _answer_fan_out(self, conn: Connection, req_id: int, kind: str,
                               body: dict | None = None) -> None:
-        if kind == "list_tasks":  # ``body``: a query (task_events.select), e.g. limit 0
+        if kind == "list_tasks":  # ``body``: a query (task_records.select), e.g. limit 0
             conn.reply(req_id, {"nodes": await self.task_answers(body or None)})
         else:
             conn.reply(req_id, {"nodes": await self.fan_out(kind)})
@@ -274,12 +274,12 @@ class ControlStore:
 
     async def task_answers(self, query: dict | None = None) -> list[dict]:
         """Every live owner's task records, and those finished drivers left with the head
-        (``query``: each owner's newest that match, see ``task_events.select``)."""
+        (``query``: each owner's newest that match, see ``task_records.select``)."""
         nodes = await self.fan_out("list_tasks", query)
         if self.task_archive.owners:
             procs = self.task_archive.processes()
             if query:
-                procs = [{**p, "tasks": task_events.select(p["tasks"], query)} for p in procs]
+                procs = [{**p, "tasks": task_records.select(p["tasks"], query)} for p in procs]
             nodes.append({"node_id": b"", "processes": procs})
         return nodes
 

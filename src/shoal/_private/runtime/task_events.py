@@ -12,10 +12,8 @@ import threading
 import time
 from collections import OrderedDict
 
+from ..state.task_records import FAILED, FINISHED, PENDING_ARGS, PENDING_NODE, RUNNING, select
 from ..wire.config import config
-
-PENDING_ARGS, PENDING_NODE, RUNNING, FINISHED, FAILED = (
-    "PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT", "RUNNING", "FINISHED", "FAILED")
 
 
 class TaskEvents:
@@ -89,20 +87,3 @@ class TaskEvents:
                     calls = actors.setdefault(r["actor_id"], {})
                     calls[r["state"]] = calls.get(r["state"], 0) + 1
         return states, actors
-
-
-def select(records, query: dict) -> list[dict]:
-    """The newest ``query["limit"]`` records (all without a limit) whose ``state`` and
-    ``name`` equal the query's (when given), oldest first. Owners apply it before sending
-    records, so a page showing the last hundred tasks does not ship ten thousand."""
-    state, name, limit = query.get("state"), query.get("name"), query.get("limit")
-    out: list[dict] = []
-    if limit is not None and limit <= 0:
-        return out
-    for r in reversed(records if isinstance(records, list) else list(records)):
-        if (state is None or r["state"] == state) and (name is None or r["name"] == name):
-            out.append(r)
-            if limit is not None and len(out) >= limit:
-                break
-    out.reverse()
-    return out
