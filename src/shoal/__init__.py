@@ -8,7 +8,6 @@ Every name of Ray's top level exists here. Ray's libraries (``ray.data``, ``ray.
 ``shoal.<name>``, and otherwise raise an AttributeError that says so.
 """
 
-__version__ = "0.1.0"
 __commit__ = ""
 
 from . import exceptions  # noqa: E402
@@ -25,6 +24,7 @@ from ._private.wire.ids import (  # noqa: E402
     UniqueID,
     WorkerID,
 )
+from ._private.wire.version import VERSION as __version__  # noqa: E402
 from .actor import ActorClass, ActorHandle  # noqa: E402
 from .api import (  # noqa: E402
     available_resources,

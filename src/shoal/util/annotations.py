@@ -11,14 +11,12 @@ import functools
 import inspect
 import warnings
 
+from .._private.runtime.deprecation import RayDeprecationWarning
+
 _DEPRECATED = (
     "This API is deprecated and may be removed in future Ray releases. You could suppress "
     'this warning by setting env variable PYTHONWARNINGS="ignore::DeprecationWarning"'
 )
-
-
-class RayDeprecationWarning(DeprecationWarning):
-    """A DeprecationWarning of Ray's APIs, for filtering apart from others."""
 
 
 def deprecation_message(extra: str | None = None) -> str:

@@ -21,6 +21,7 @@ import time
 
 from ..wire.config import config
 from ..wire.session import Session
+from ..wire.version import VERSION
 
 
 class LocalHead:
@@ -291,9 +292,7 @@ def _head_runs(path: str, pid) -> bool:
 # -- versions --------------------------------------------------------------------------------
 def version_info() -> dict:
     """This process's shoal and Python versions, as a daemon records them in address.json."""
-    from ... import __version__
-
-    return {"shoal_version": __version__,
+    return {"shoal_version": VERSION,
             "python_version": ".".join(str(v) for v in sys.version_info[:3])}
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numbers
 import warnings
 
+from .deprecation import RayDeprecationWarning
+
 _UNSET = object()
 
 COMMON = {
@@ -208,8 +210,6 @@ def check_num_returns(is_generator: bool, num_returns, stacklevel: int = 3) -> N
     if num_returns is None:
         return
     if num_returns == "dynamic":
-        from ...util.annotations import RayDeprecationWarning
-
         warnings.warn(DYNAMIC_NUM_RETURNS_WARNING, RayDeprecationWarning,
                       stacklevel=stacklevel)
     if num_returns in ("streaming", "dynamic") and not is_generator:
