@@ -15,15 +15,15 @@ TASK_STATES = (PENDING_ARGS, PENDING_NODE, RUNNING, FINISHED, FAILED)
 
 
 class ClusterData:
-    def __init__(self, store):
-        self.store = store  # the ControlStore
+    def __init__(self, queries):
+        self.queries = queries  # the control store's queries (head.services.HeadQueries)
 
     # -- nodes ----------------------------------------------------------------------------
     async def nodes(self) -> list[dict]:
         """Every node (dead ones too), with machine and store use for the live ones."""
-        info = {i["node_id"]: i for i in await self.store.fan_out("node_info")}
+        info = {i["node_id"]: i for i in await self.queries.fan_out("node_info")}
         out = []
-        for n in self.store.node_list():
+        for n in self.queries.node_list():
             row = rows._node_row(n)
             live = info.get(n["node_id"])
             row["machine"] = live["machine"] if live else None
@@ -36,77 +36,77 @@ class ClusterData:
 
     # -- tasks, actors, jobs, objects -----------------------------------------------------
     async def tasks(self) -> list[dict]:
-        return rows.task_rows(await self.store.task_answers())
+        return rows.task_rows(await self.queries.task_answers())
 
     async def newest_tasks(self, limit: int, state: str | None) -> tuple[list[dict], int]:
         """The newest ``limit`` tasks (of ``state`` if given), newest first, and how many
         there are in all; each owner sends only its newest ``limit``."""
         query = {"limit": limit, "state": state}
-        found = rows.task_rows(await self.store.task_answers(query))
-        counts = (await self.store.task_counts())["counts"]
+        found = rows.task_rows(await self.queries.task_answers(query))
+        counts = (await self.queries.task_counts())["counts"]
         total = counts.get(state, 0) if state else sum(counts.values())
         return found[::-1][:limit], total
 
     async def cancel_task(self, task_id: str, force: bool) -> None:
         """Ask the owner of a task that has not ended to cancel it (as ``shoal.cancel``)."""
         raw = bytes.fromhex(task_id)
-        for node in await self.store.fan_out("list_tasks"):
+        for node in await self.queries.fan_out("list_tasks"):
             for proc in node["processes"]:
                 for t in proc["tasks"]:
                     if t["task_id"] != raw:
                         continue
                     if t["state"] in (FINISHED, FAILED):
                         raise ValueError(f"task {task_id} has already ended ({t['state']})")
-                    await self.store.ask_node(node["node_id"], "cancel_owned_task", {
+                    await self.queries.ask_node(node["node_id"], "cancel_owned_task", {
                         "owner_id": proc["worker_id"], "task_id": raw, "force": force})
                     return
         raise LookupError(f"no running or pending task {task_id} in this cluster")
 
     def actors(self) -> list[dict]:
-        return [rows._actor_row(a.public()) for a in self.store.actors.table.actors.values()]
+        return [rows._actor_row(a) for a in self.queries.actor_list()]
 
     async def workers(self) -> list[dict]:
-        return rows.worker_rows(await self.store.fan_out("node_info"),
-                                await self.store.fan_out("list_logs"), self.store.job_list(),
-                                await self.store.task_answers({"limit": 0}))
+        return rows.worker_rows(await self.queries.fan_out("node_info"),
+                                await self.queries.fan_out("list_logs"), self.queries.job_list(),
+                                await self.queries.task_answers({"limit": 0}))
 
     def jobs(self) -> list[dict]:
-        return [rows.job_row(j) for j in self.store.job_list()]
+        return [rows.job_row(j) for j in self.queries.job_list()]
 
     def placement_groups(self) -> list[dict]:
-        return [rows._pg_row(g.public()) for g in self.store.pgs.groups.values()]
+        return [rows._pg_row(g) for g in self.queries.pg_list()]
 
     async def objects(self) -> dict:
-        nodes = await self.store.fan_out("memory_summary")
+        nodes = await self.queries.fan_out("memory_summary")
         return {"nodes": [{"node_id": n["node_id"].hex(), "ip": n["ip"],
                            "store": dict(n["store"])} for n in nodes],
                 "objects": rows.object_rows(nodes)}
 
     async def timeline(self) -> list[dict]:
-        s = self.store
+        s = self.queries
         return timeline.from_answers(
             await s.task_answers(), s.node_list(),
-            [a.public() for a in s.actors.table.actors.values()],
+            s.actor_list(),
             await s.fan_out("list_logs"))
 
     # -- logs -----------------------------------------------------------------------------
     async def logs(self) -> list[dict]:
         return [{"node_id": n["node_id"].hex(), "ip": n["ip"], "logs": n["logs"]}
-                for n in await self.store.fan_out("list_logs")]
+                for n in await self.queries.fan_out("list_logs")]
 
     async def read_log(self, node_id: bytes, body: dict) -> dict:
-        return await self.store.ask_node(node_id, "read_log", body)
+        return await self.queries.ask_node(node_id, "read_log", body)
 
     async def app_metrics(self) -> list[dict]:
         """``shoal.util.metrics`` values of every live process, merged."""
-        snaps = [p["metrics"] for n in await self.store.fan_out("app_metrics")
+        snaps = [p["metrics"] for n in await self.queries.fan_out("app_metrics")
                  for p in n["processes"]]
         return app_metrics.merge(snaps)
 
     # -- the overview ---------------------------------------------------------------------
     async def actors_with_calls(self) -> list[dict]:
         """The actors, each with its calls by state (``calls``: ``total`` and per state)."""
-        calls = (await self.store.task_counts())["actor_calls"]
+        calls = (await self.queries.task_counts())["actor_calls"]
         out = self.actors()
         for a in out:
             by_state = calls.get(bytes.fromhex(a["actor_id"]), {})
@@ -119,7 +119,7 @@ class ClusterData:
         if nodes is None:
             nodes = await self.nodes()
         counts = dict.fromkeys(TASK_STATES, 0)
-        task_counts = await self.store.task_counts()
+        task_counts = await self.queries.task_counts()
         counts.update(task_counts["counts"])
         actors: dict[str, int] = {}
         for a in self.actors():

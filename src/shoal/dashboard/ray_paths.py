@@ -98,7 +98,7 @@ def add_routes(router, data, json_response) -> None:
         return json_response(await data.timeline())
 
     async def version(request):
-        session = getattr(getattr(data.store, "db", None), "path", "") or ""
+        session = data.queries.db_path
         return json_response({"version": JOBS_API_VERSION, "ray_version": RAY_VERSION,
                               "ray_commit": "", "session_name": _session_name(session),
                               "shoal_version": __version__})

@@ -12,15 +12,15 @@ from .. import __version__
 from .._private.wire.transport import RemoteError
 from . import auth, metrics, ray_paths
 from .data import ClusterData
-from .server import _HEADERS, _TYPES, STATIC, dumps
+from .responses import _HEADERS, _TYPES, STATIC, dumps
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 _PAGES = {"index.html", "login.html", "style.css", "ui.js", "pages_cluster.js",
           "pages_work.js", "pages_logs.js", "app.js"}
 
 
-def build_app(store, policy: auth.Policy) -> web.Application:
-    data = ClusterData(store)
+def build_app(queries, policy: auth.Policy) -> web.Application:
+    data = ClusterData(queries)
 
     @web.middleware
     async def guard(request: web.Request, handler):
@@ -118,11 +118,10 @@ def build_app(store, policy: auth.Policy) -> web.Application:
     async def kill_actor(request):
         aid = _hex_id(request.match_info["actor_id"], "actor_id")
         raw = bytes.fromhex(aid)
-        if raw not in store.actors.table.actors:
+        if queries.actor(raw) is None:
             raise LookupError(f"no actor {aid} in this cluster")
         no_restart = request.query.get("no_restart", "true").lower() != "false"
-        store.actors._run(store.actors.table.kill(
-            raw, no_restart, "The actor was killed from the dashboard."))
+        queries.kill_actor(raw, no_restart, "The actor was killed from the dashboard.")
         return _json({"ok": True, "actor_id": aid})
 
     async def cancel_task(request):
@@ -153,10 +152,10 @@ def build_app(store, policy: auth.Policy) -> web.Application:
             node_id = bytes.fromhex(_hex_id(q.get("node_id", ""), "node_id"))
         if q.get("actor_id"):
             aid = bytes.fromhex(_hex_id(q["actor_id"], "actor_id"))
-            entry = store.actors.table.actors.get(aid)
-            if entry is None or entry.pid is None:
+            entry = queries.actor(aid)
+            if entry is None or entry["pid"] is None:
                 raise LookupError(f"no actor {aid.hex()} with a worker")
-            node_id, body["pid"] = entry.node_id, entry.pid
+            node_id, body["pid"] = entry["node_id"], entry["pid"]
         elif q.get("worker_id"):
             body["worker_id"] = _hex_id(q["worker_id"], "worker_id")
         elif q.get("pid"):

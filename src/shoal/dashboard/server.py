@@ -1,35 +1,25 @@
 """The dashboard's HTTP server, run by the head in its own event loop (aiohttp).
 
-``bind()`` takes the port before the head says READY (so the URL it prints is true);
-``serve()`` imports aiohttp and starts answering afterwards, off the start's critical path.
-Routes are listed in ``docs/dashboard.md``; every request passes :mod:`auth` first.
+The head runs it as a service (:class:`DashboardService`, named by the ``dashboard_service``
+setting; see ``shoal._private.head.services``): ``bind()`` takes the port before the head
+says READY (so the URL it prints is true); ``start()`` imports aiohttp and starts answering
+afterwards, off the start's critical path. Routes are listed in ``docs/dashboard.md``; every
+request passes :mod:`auth` first.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import logging
-import os
 import socket
-from urllib.parse import parse_qs
 
+from .._private.head.services import HeadContext, HeadQueries, ServiceBindError
 from .._private.wire.config import config
 from . import auth
 
 log = logging.getLogger(__name__)
 
-STATIC = os.path.join(os.path.dirname(__file__), "static")
-_TYPES = {".html": "text/html", ".js": "application/javascript", ".css": "text/css",
-          ".svg": "image/svg+xml"}
-# Security headers on every answer: no framing, no foreign scripts, no sniffing.
-_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
-            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                                       "frame-ancestors 'none'; form-action 'self'"}
-
-
-class DashboardBindError(OSError):
+class DashboardBindError(ServiceBindError):
     pass
 
 
@@ -64,7 +54,7 @@ def url_of(sock: socket.socket, advertise_ip: str) -> str:
     return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
-async def serve(sock: socket.socket, store, token: str):
+async def serve(sock: socket.socket, queries: HeadQueries, token: str):
     """Answer on ``sock`` until the returned runner is cleaned up."""
     from aiohttp import web
 
@@ -73,7 +63,7 @@ async def serve(sock: socket.socket, store, token: str):
     host, port = sock.getsockname()[:2]
     extra = tuple(h.strip() for h in config.dashboard_allowed_hosts.split(",") if h.strip())
     policy = auth.Policy(token=token, host=host, port=port, extra_hosts=extra)
-    app = build_app(store, policy)
+    app = build_app(queries, policy)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     await web.SockSite(runner, sock).start()
@@ -81,17 +71,33 @@ async def serve(sock: socket.socket, store, token: str):
     return runner
 
 
-def parse_query(qs: str) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(qs, keep_blank_values=True).items()}
+class DashboardService:
+    """The dashboard as a head service: bound before READY, started after it."""
+
+    def __init__(self) -> None:
+        self.sock: socket.socket | None = None
+        self.runner = None
+
+    def bind(self, host: str, port: int | None, advertise_ip: str) -> str:
+        self.sock = bind(host, port)
+        return url_of(self.sock, advertise_ip)
+
+    async def start(self, head: HeadContext) -> None:
+        try:
+            # The import (~0.2 s) runs in a thread so that the head answers meanwhile.
+            await head.loop.run_in_executor(None, _import_web)
+            self.runner = await serve(self.sock, head.queries, head.token)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
 
 
-def dumps(obj) -> str:
-    return json.dumps(obj, default=_default)
+def _import_web() -> None:
+    import aiohttp.web  # noqa: F401
 
-
-def _default(o):
-    if isinstance(o, (bytes, bytearray)):
-        return o.hex()
-    if isinstance(o, (set, frozenset, tuple)):
-        return list(o)
-    raise TypeError(f"{type(o).__name__} is not JSON")
+    from . import routes  # noqa: F401

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 
-from ...dashboard import server
+from ..head import services
 from ..head.control_store import ControlStore
 from ..node.daemon import NodeDaemon
 from ..node.head_link import LocalHeadLink, RemoteHeadLink
@@ -114,7 +114,7 @@ async def run(args) -> None:
     cluster = args.port is not None or bool(args.head_address)
 
     # The dashboard's port first: a port that is taken fails the start before anything runs.
-    dash_sock = _bind_dashboard(args) if args.head else None
+    dashboard, dashboard_url = _bind_dashboard(args) if args.head else (None, None)
     store = ControlStore(token, sess.path) if args.head else None
     head_conn = None
     daemon_ref: list = []
@@ -182,16 +182,17 @@ async def run(args) -> None:
         spawn(store.monitor(config.node_dead_timeout_s, config.heartbeat_interval_s / 2))
     info = {"node_address": node_addr, "head_address": head_address, "pid": os.getpid(),
             "node_id": node_id.hex(), "node_ip": args.ip, "is_head": args.head,
-            "webui_url": server.url_of(dash_sock, args.ip) if dash_sock else None,
+            "webui_url": dashboard_url,
             "shm_dir": config.shm_dir, **local_cluster.version_info()}
     sess.write_address(info)
     print("READY " + json.dumps(info), flush=True)
-    runner = None
-    if dash_sock is not None:
-        runner = await _serve_dashboard(dash_sock, store, token)
+    serving = False
+    if dashboard is not None:
+        head = services.HeadContext(services.HeadQueries(store), token.decode(), loop)
+        serving = await _start_dashboard(dashboard, head)
     await stop.wait()
-    if runner is not None:
-        await runner.cleanup()
+    if serving:
+        await dashboard.stop()
     for srv in servers:
         srv.close()
     await daemon.stop()
@@ -199,34 +200,33 @@ async def run(args) -> None:
 
 
 def _bind_dashboard(args):
+    """The dashboard (a head service, named by the ``dashboard_service`` setting) with its
+    port taken, and its URL; (None, None) without a dashboard."""
     include = config.include_dashboard if args.include_dashboard is None \
         else args.include_dashboard == "true"
     if not include:
-        return None
+        return None, None
     try:
-        return server.bind(args.dashboard_host, args.dashboard_port)
-    except server.DashboardBindError as e:
+        service = services.load(config.dashboard_service)
+    except (ImportError, AttributeError, ValueError, TypeError) as e:
+        raise StartError(f"cannot load the dashboard {config.dashboard_service!r}: {e} (or "
+                         "pass --include-dashboard false)") from None
+    try:
+        return service, service.bind(args.dashboard_host, args.dashboard_port, args.ip)
+    except services.ServiceBindError as e:
         raise StartError(f"{e.strerror} (pass another --dashboard-port, or "
                          "--include-dashboard false)") from None
 
 
-async def _serve_dashboard(sock, store, token: bytes):
-    """Start answering on the dashboard's socket; the head runs on without it if it cannot
+async def _start_dashboard(service, head) -> bool:
+    """Start answering on the dashboard's port; the head runs on without it if it cannot
     (aiohttp missing, say), and says so in its log."""
     try:
-        # The import (~0.2 s) runs in a thread so that the head answers meanwhile.
-        await asyncio.get_running_loop().run_in_executor(None, _import_web)
-        return await server.serve(sock, store, token.decode())
+        await service.start(head)
+        return True
     except Exception:
         log.exception("the dashboard could not start")
-        sock.close()
-        return None
-
-
-def _import_web() -> None:
-    import aiohttp.web  # noqa: F401
-
-    from ...dashboard import routes  # noqa: F401
+        return False
 
 
 async def _watch_stdin(stop: asyncio.Event) -> None:

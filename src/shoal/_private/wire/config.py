@@ -55,6 +55,8 @@ SETTINGS: tuple[Setting, ...] = (
             "free port, printed)"),
     Setting("dashboard_allowed_hosts", "", "extra Host names (comma-separated host:port) "
             "the dashboard answers to, e.g. behind a proxy"),
+    Setting("dashboard_service", "shoal.dashboard.server:DashboardService", "the dashboard "
+            "the head runs, as module:factory of a head service (_private/head/services.py)"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
