@@ -388,3 +388,9 @@ def exit_actor() -> None:
     if rt is None or getattr(rt, "actor_id", None) is None:
         raise TypeError("exit_actor API is called on a non-actor worker.")
     raise ActorExit()
+
+
+# An actor's handle to itself is made by the worker, which may not import this module.
+from ._private.runtime.current import set_actor_handle_factory  # noqa: E402
+
+set_actor_handle_factory(ActorHandle._for_self)

@@ -36,6 +36,7 @@ import sys
 import threading
 import traceback
 
+from ..runtime import current
 from ..runtime import errors as exc_mod
 from ..wire import serialization, worker_output
 from ..wire.death_causes import USER_EXIT
@@ -98,9 +99,8 @@ class ActorExecutor:
             worker_output.set_name(cls.__name__)  # until __init__ has run
             rt.actor_class = cls
             args, kwargs = self.tx.arguments(body, bufs)
-            from ...actor import ActorHandle
-
-            rt.actor_handle = ActorHandle._for_self(body["aid"], body["meta"], body["opts"])
+            rt.actor_handle = current.actor_handle_for_self(body["aid"], body["meta"],
+                                                            body["opts"])
             self._setup_concurrency(cls, body["opts"])
             self.instance = cls.__new__(cls)
             init = self.instance.__init__
