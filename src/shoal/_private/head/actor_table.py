@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..wire.addresses import split_address
 from ..wire.death_causes import (
     KILLED,
     KILLED_RESTARTABLE,
@@ -18,7 +19,6 @@ from ..wire.death_causes import (
     owner_died_cause,
     worker_died_cause,
 )
-from ..wire.transport import split_address
 
 PENDING, ALIVE, RESTARTING, DEAD = "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"
 

@@ -23,6 +23,9 @@ from typing import Any
 
 import msgpack
 
+from .addresses import join_address as join_address  # re-exported: callers use transport's
+from .addresses import split_address
+
 log = logging.getLogger(__name__)
 
 _HDR = struct.Struct(">II")
@@ -355,24 +358,6 @@ async def serve_tcp(host: str, port: int, handler: Handler, token: bytes):
 # The IP of this process's node: a peer at the same IP whose Unix socket exists here is
 # reached through that socket, others over TCP. Set once when the process starts.
 LOCAL_IP: dict = {"ip": None}
-
-
-def join_address(tcp: str | None, unix_path: str) -> str:
-    """The advertised address of a listener: ``tcp:IP:PORT|unix:/path`` or ``unix:/path``."""
-    return f"tcp:{tcp}|unix:{unix_path}" if tcp else f"unix:{unix_path}"
-
-
-def split_address(address: str) -> tuple[str | None, str | None]:
-    """``(host:port or None, unix path or None)`` of an address in any accepted form."""
-    tcp = unix = None
-    for part in address.split("|"):
-        if part.startswith("unix:"):
-            unix = part[5:]
-        elif part.startswith("tcp:"):
-            tcp = part[4:]
-        elif part:
-            tcp = part
-    return tcp, unix
 
 
 def _route(address: str) -> tuple[str, str]:
