@@ -9,7 +9,6 @@ import os
 from ._private.launch import local_cluster
 from ._private.wire.config import config
 from ._private.wire.session import Session
-from .job_config import JobConfig
 
 log = logging.getLogger("shoal")
 
@@ -19,6 +18,8 @@ def apply_job_config(job_config, namespace, runtime_env) -> tuple[str | None, di
     names one), the runtime_env (``init``'s wins; validated and kept for the runtime
     context), and ``code_search_path`` (put on ``sys.path``)."""
     import sys
+
+    from .job_config import JobConfig
 
     if namespace is not None:
         if not isinstance(namespace, str):
