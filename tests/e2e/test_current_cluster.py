@@ -112,7 +112,7 @@ def test_record_naming_a_session_that_is_not_a_head_is_not_trusted(cli, head):
 
 
 def test_embedded_cluster_is_not_recorded(cli):
-    code = ("import os, shoal\nfrom shoal._private import local_cluster\nshoal.init()\n"
+    code = ("import os, shoal\nfrom shoal._private.launch import local_cluster\nshoal.init()\n"
             "print(os.path.exists(local_cluster.current_cluster_path()))\nshoal.shutdown()\n")
     r = cli.python(code)
     assert r.returncode == 0, r.stderr
