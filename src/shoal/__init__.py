@@ -8,11 +8,9 @@ Every name of Ray's top level exists here. Ray's libraries (``ray.data``, ``ray.
 ``shoal.<name>``, and otherwise raise an AttributeError that says so.
 """
 
-__commit__ = ""
-
-from . import exceptions  # noqa: E402
-from ._private.runtime.generator import DynamicObjectRefGenerator, ObjectRefGenerator  # noqa: E402
-from ._private.wire.ids import (  # noqa: E402
+from . import exceptions
+from ._private.runtime.generator import DynamicObjectRefGenerator, ObjectRefGenerator
+from ._private.wire.ids import (
     ActorClassID,
     ActorID,
     ClusterID,
@@ -24,9 +22,9 @@ from ._private.wire.ids import (  # noqa: E402
     UniqueID,
     WorkerID,
 )
-from ._private.wire.version import VERSION as __version__  # noqa: E402
-from .actor import ActorClass, ActorHandle  # noqa: E402
-from .api import (  # noqa: E402
+from ._private.wire.version import __commit__, __version__  # noqa: F401
+from .actor import ActorClass, ActorHandle
+from .api import (
     available_resources,
     cancel,
     cluster_resources,
@@ -45,13 +43,15 @@ from .api import (  # noqa: E402
     timeline,
     wait,
 )
-from .object_ref import ObjectRef  # noqa: E402
+from .object_ref import ObjectRef
+from .surface import (  # noqa: F401 - Ray's worker modes
+    RESTORE_WORKER_MODE,
+    SCRIPT_MODE,
+    SPILL_WORKER_MODE,
+    WORKER_MODE,
+)
 
 ObjectID = ObjectRef  # Ray's legacy name
-SCRIPT_MODE = 0  # a driver, as Ray numbers the modes
-WORKER_MODE = 1  # a worker process
-SPILL_WORKER_MODE = 2
-RESTORE_WORKER_MODE = 3
 # The public functions that start a local cluster when none is connected, as in Ray.
 AUTO_INIT_APIS = {"cancel", "get", "get_actor", "get_gpu_ids", "get_runtime_context", "kill",
                   "put", "wait"}

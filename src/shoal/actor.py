@@ -15,13 +15,14 @@ import os
 from ._private.runtime import options as opt_mod
 from ._private.runtime import signature
 from ._private.runtime.actor_submitter import ActorCall
+from ._private.runtime.current import current_runtime_or_none, runtime, set_actor_handle_factory
 from ._private.runtime.worker_env import merged_env_vars
 from ._private.wire import serialization
-from ._private.wire.ids import ActorID, IdSource
+from ._private.wire.ids import ACTOR_HANDLE_MARK, ActorID, IdSource
 from .remote_function import _open_stream, _prepare_args, check_oversized
 from .util.scheduling_strategies import placement
 
-_HANDLE_MARK = b"\x00" * 8 + b"ACTR"
+_HANDLE_MARK = ACTOR_HANDLE_MARK  # marks the scope id of an actor handle (state API rows)
 # Methods every actor has (Ray's): wait until created, run a function on the instance, leave.
 
 
@@ -154,7 +155,6 @@ class ActorClass:
 
     def _create(self, args, kwargs, opts) -> ActorHandle:
         from . import exceptions
-        from .api import _runtime
 
         if self._init_args is not None:
             self._init_args.check(args, kwargs)
@@ -164,7 +164,7 @@ class ActorClass:
             opts, opt_mod.resource_demand(opts, default_cpus=0 if default else 1),
             self._name, actor=True)
         place = {**resources, "CPU": 1} if default and not in_group else None
-        rt = _runtime()
+        rt = runtime()
         data = self._class_bytes()
         spec_args, deps, hold = _prepare_args(rt, args, kwargs, f"{self._name}.__init__")
         for r in hold:  # creation arguments are kept by the actor's scope object instead
@@ -332,14 +332,13 @@ class ActorHandle:
 
     def _call(self, method: str, args, kwargs, opts: dict):
         from . import exceptions
-        from .api import _runtime
 
         checker = self._checkers.get(method, _UNKNOWN)
         if checker is _UNKNOWN:
             checker = self._checkers[method] = signature.checker(opts.get("sig"))
         if checker is not None:
             checker.check(args, kwargs)
-        rt = _runtime()
+        rt = runtime()
         nr = opts.get("num_returns")
         if nr is None:
             nr = "streaming" if opts.get("generator") else 1
@@ -381,7 +380,6 @@ class ActorHandle:
 
 def exit_actor() -> None:
     """Leave the current actor on purpose: no restart; its caller sees the actor's death."""
-    from ._private.runtime.current import current_runtime_or_none
     from ._private.worker.actor_executor import ActorExit
 
     rt = current_runtime_or_none()
@@ -391,6 +389,4 @@ def exit_actor() -> None:
 
 
 # An actor's handle to itself is made by the worker, which may not import this module.
-from ._private.runtime.current import set_actor_handle_factory  # noqa: E402
-
 set_actor_handle_factory(ActorHandle._for_self)

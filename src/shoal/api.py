@@ -15,17 +15,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import exceptions
+from . import _connect, _hooks, exceptions
 from ._private.launch import local_cluster
 from ._private.runtime import options as opt_mod
 from ._private.runtime.core import CoreRuntime
-from ._private.runtime.current import current_runtime_or_none, set_runtime
+from ._private.runtime.current import current_runtime_or_none, runtime, set_auto_init, set_runtime
 from ._private.runtime.generator import ObjectRefGenerator
 from ._private.runtime.worker_env import merged_env_vars, validate_runtime_env
-from ._private.wire.config import config
-from ._private.wire.session import Session
+from ._private.wire.version import __version__
+from .actor import ActorClass, ActorHandle
 from .object_ref import ObjectRef
-from .runtime_context import RuntimeContext
+from .remote_function import RemoteFunction
+from .runtime_context import RuntimeContext, webui_url
 
 log = logging.getLogger("shoal")
 
@@ -41,8 +42,6 @@ class ShoalContext(dict):
         self.address_info = info
         self.dashboard_url = info.get("webui_url")  # None without a dashboard
         self.python_version = ".".join(str(v) for v in os.sys.version_info[:3])
-        from . import __version__
-
         self.ray_version = __version__
         self.ray_commit = ""
 
@@ -57,11 +56,8 @@ class ShoalContext(dict):
 
 
 def _runtime() -> CoreRuntime:
-    rt = current_runtime_or_none()
-    if rt is None:
-        init()
-        rt = current_runtime_or_none()
-    return rt
+    """This process's runtime, calling ``init()`` first if there is none (as Ray does)."""
+    return runtime()
 
 
 def is_initialized() -> bool:
@@ -99,7 +95,7 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
             raise RuntimeError("Maybe you called shoal.init twice by accident? This error can "
                                "be suppressed by passing in 'ignore_reinit_error=True' or by "
                                "calling 'shoal.shutdown()' prior to 'shoal.init()'.")
-        namespace, job_env = _apply_job_config(job_config, namespace, runtime_env)
+        namespace, job_env = _connect.apply_job_config(job_config, namespace, runtime_env)
         if resources is not None:
             opt_mod.validate({"resources": resources}, actor=False)
         # The job's env_vars (init's runtime_env or the JobConfig's), inherited by its tasks.
@@ -108,10 +104,10 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
                 raise ValueError(f"{name} must be a non-negative number, got {v!r}")
         if configure_logging:
-            _configure_logging(logging_level, logging_format)
+            _connect.configure_logging(logging_level, logging_format)
         if log_to_driver is not None:
             os.environ["SHOAL_LOG_TO_DRIVER"] = "1" if log_to_driver else "0"
-        sess = _find_session(address, _temp_dir)
+        sess = _connect.find_session(address, _temp_dir)
         if sess is None:
             head = local_cluster.start_head(
                 num_cpus=num_cpus, num_gpus=num_gpus, resources=resources,
@@ -127,13 +123,13 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
             if num_cpus is not None or num_gpus is not None or resources is not None:
                 raise ValueError("When connecting to an existing cluster, num_cpus, num_gpus "
                                  "and resources must not be provided.")
-            info = _joined_session_info(sess)
+            info = _connect.joined_session_info(sess)
             node_address = info["node_address"]
         try:
             rt = CoreRuntime(
                 mode="driver", session_dir=sess.path, session_tag=sess.tag,
                 node_address=node_address, node_id=b"", token=sess.read_token(),
-                worker_id=os.urandom(28), namespace=namespace or _anonymous_namespace(),
+                worker_id=os.urandom(28), namespace=namespace or _connect.anonymous_namespace(),
                 node_ip=info.get("node_ip") if "tcp:" in node_address else None,
                 head_address=info.get("head_address"),
             )
@@ -157,131 +153,13 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
         return ctx
 
 
-def _apply_job_config(job_config, namespace, runtime_env) -> tuple[str | None, dict]:
-    """What ``init(job_config=...)`` takes from a JobConfig: the namespace (unless ``init``
-    names one), the runtime_env (``init``'s wins; validated and kept for the runtime
-    context), and ``code_search_path`` (put on ``sys.path``)."""
-    import sys
-
-    from .job_config import JobConfig
-
-    if namespace is not None:
-        if not isinstance(namespace, str):
-            raise TypeError("namespace must be None or a string.")
-        if namespace == "":
-            raise ValueError('"" is not a valid namespace. Pass None to not specify a '
-                             "namespace.")
-    if job_config is None:
-        job_config = JobConfig()
-    elif not isinstance(job_config, JobConfig):
-        raise TypeError(f"job_config must be a JobConfig, got {type(job_config).__name__}")
-    if runtime_env:
-        job_config.set_runtime_env(runtime_env)
-    env = job_config._validate_runtime_env()
-    for path in job_config.code_search_path:
-        if os.path.isdir(path) and path not in sys.path:
-            sys.path.insert(0, path)
-    if namespace is None:
-        namespace = job_config.ray_namespace
-    return namespace, env
-
-
-def _configure_logging(level, fmt: str | None) -> None:
-    """As Ray does for ``ray``: the ``shoal`` logger at ``level``, to stderr unless the
-    application has configured logging itself (then its handlers get the records)."""
-    log.setLevel(level)
-    if not log.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(
-            fmt or "%(asctime)s\t%(levelname)s %(filename)s:%(lineno)s -- %(message)s"))
-        log.addHandler(handler)
-
-
-def _anonymous_namespace() -> str:
-    import uuid
-
-    return str(uuid.uuid4())
-
-
-def _find_session(address: str | None, temp_dir: str | None = None) -> Session | None:
-    """The session of the cluster ``init(address)`` joins; None to start an embedded one.
-
-    As Ray: ``None`` and ``"auto"`` take ``SHOAL_ADDRESS`` (or ``RAY_ADDRESS``) if set, then
-    the current cluster that ``shoal start --head`` recorded under the session root (or
-    ``temp_dir``); ``None`` falls back to an embedded cluster, ``"auto"`` to the newest
-    live session of this machine. ``"local"`` always starts an embedded cluster.
-    """
-    if address in (None, "auto"):
-        address = os.environ.get("SHOAL_ADDRESS") or os.environ.get("RAY_ADDRESS") or address
-    if address in (None, "auto"):
-        sess = local_cluster.current_cluster(temp_dir)
-        if sess is not None or address is None:
-            return sess
-    if address == "local":
-        return None
-    if address == "auto":
-        sess = local_cluster.find_local_session()
-        if sess is None:
-            raise ConnectionError(
-                "Could not find any running shoal instance. Please specify the one to connect "
-                "to by setting `address` or start a cluster with `shoal start --head`.")
-        return sess
-    if os.path.isdir(address):
-        return Session.open(address)
-    if address.startswith(("ray://", "shoal://")):
-        raise ConnectionError(f"{address!r}: client connections (ray://) are not supported; "
-                              "run the driver on a node of the cluster and use "
-                              "init(address='auto') or init('HOST:PORT').")
-    if ":" not in address:
-        raise ValueError(f"address {address!r} must be 'auto', 'local', 'HOST:PORT' or a "
-                         "session directory")
-    sess = local_cluster.find_session_for_head(address)
-    if sess is None:
-        raise ConnectionError(
-            f"Could not connect to the shoal cluster at {address!r}: no node of that cluster "
-            f"runs on this machine. Start one with `shoal start --address={address}` (or "
-            "`shoal start --head` to start a cluster here).")
-    return sess
-
-
-def _joined_session_info(sess: Session) -> dict:
-    """The address.json of a running cluster's session, after checking that the cluster runs
-    this process's shoal and Python versions; its shared-memory directory becomes ours."""
-    import json
-
-    try:
-        with open(os.path.join(sess.path, "address.json")) as f:
-            info = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ConnectionError(f"the shoal session {sess.path} has no running node "
-                              f"(address.json: {e})") from None
-    local_cluster.check_version(info, f"node {info.get('node_ip') or '127.0.0.1'}")
-    shm = info.get("shm_dir")
-    if shm and shm != config.shm_dir:  # `shoal start --plasma-directory`
-        os.environ["SHOAL_SHM_DIR"] = shm
-    log.info("Connecting to existing shoal cluster at address: %s...",
-             info.get("head_address") or info.get("node_address"))
-    return info
-
-
 def _context() -> ShoalContext:
     rt = current_runtime_or_none()
     return ShoalContext({
         "node_ip_address": "127.0.0.1", "session_dir": rt.session_dir,
         "address": rt.node_address, "node_id": rt.node_id.hex(),
-        "webui_url": _webui_url(rt.session_dir),  # host:port, without a scheme, as Ray
+        "webui_url": webui_url(rt.session_dir),  # host:port, without a scheme, as Ray
     })
-
-
-def _webui_url(session_dir: str) -> str | None:
-    import json
-
-    try:
-        with open(os.path.join(session_dir, "address.json")) as f:
-            url = json.load(f).get("webui_url")
-        return url.split("://", 1)[-1] if url else None
-    except (OSError, ValueError):
-        return None
 
 
 def timeline(filename: str | None = None) -> list[dict] | None:
@@ -421,8 +299,6 @@ def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
     actor calls (ValueError). ``get`` then raises TaskCancelledError. With ``recursive``, the
     tasks the cancelled task submitted are cancelled too. A ref owned elsewhere is cancelled
     by its owner. A finished task is left alone."""
-    from ._private.runtime.generator import ObjectRefGenerator
-
     rt = _runtime()
     if isinstance(object_ref, ObjectRefGenerator):
         rt.cancel(object_ref._task_id, rt.address, force, recursive)
@@ -492,12 +368,8 @@ def remote(*args, **kwargs):
 
     ``@remote`` or ``@remote(num_cpus=..., ...)``.
     """
-    from .remote_function import RemoteFunction
-
     def make(target, options):
         if inspect.isclass(target):
-            from .actor import ActorClass
-
             return ActorClass._from_class(target, options)
         if not callable(target):
             raise TypeError("The @remote decorator must be applied to either a function or a "
@@ -543,8 +415,6 @@ def method(*args, **kwargs):
 
 def get_actor(name: str, namespace: str | None = None):
     """A handle to the live actor called ``name`` in ``namespace`` (default: this job's)."""
-    from .actor import ActorHandle
-
     if not isinstance(name, str) or not name:
         raise ValueError("Please supply a non-empty value to get_actor")
     if namespace is not None and not isinstance(namespace, str):
@@ -563,8 +433,6 @@ def get_actor(name: str, namespace: str | None = None):
 
 def kill(actor, *, no_restart: bool = True) -> None:
     """End an actor now: running calls fail; with ``no_restart=False`` it may restart."""
-    from .actor import ActorHandle
-
     if not isinstance(actor, ActorHandle):
         raise ValueError("ray.kill() only supported for actors. For tasks, try ray.cancel(). "
                          f"Got: {type(actor)}.")
@@ -573,14 +441,11 @@ def kill(actor, *, no_restart: bool = True) -> None:
                                                 "no_restart": no_restart}))
 
 
-def _list_named_actors(all_namespaces: bool = False) -> list:
-    rt = _runtime()
-    ns = None if all_namespaces else rt.namespace
-    actors = rt.call(rt.head_conn.request("list_named_actors", {"namespace": ns}))[0]["actors"]
-    if all_namespaces:
-        return [{"name": a["name"], "namespace": a["namespace"]} for a in actors]
-    return [a["name"] for a in actors]
-
+# What the modules below lend from here (see shoal._hooks and _private/runtime/current.py):
+# ``init`` to start a runtime on first use, ``remote`` and the handle types to shoal.dag.
+set_auto_init(init)
+_hooks.lend(remote=remote, actor_handle=ActorHandle,
+            kept_by_identity=(ObjectRef, ActorHandle, ObjectRefGenerator))
 
 __all__ = [
     "get_actor", "kill",

@@ -9,6 +9,7 @@ import logging
 
 from ._private.runtime import options as opt_mod
 from ._private.runtime import signature
+from ._private.runtime.current import runtime
 from ._private.runtime.ownership import Value
 from ._private.runtime.submitter import TaskSpec
 from ._private.runtime.worker_env import merged_env_vars
@@ -104,11 +105,9 @@ class RemoteFunction:
         return self._pickled
 
     def _submit(self, args, kwargs, opts):
-        from .api import _runtime
-
         if self._args is not None:
             self._args.check(args, kwargs)
-        rt = _runtime()
+        rt = runtime()
         fid, data = self._function_bytes()
         nr = opts.get("num_returns")
         if nr is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 
+from ._private.runtime.current import runtime
 from ._private.wire.ids import ActorID, JobID, NodeID, TaskID, WorkerID
 
 # A bundle's own resource names, as tasks in placement groups ask for them:
@@ -34,6 +35,20 @@ def original_resources(resources: dict) -> tuple[dict, str | None]:
         if amount:
             out[name] = float(amount)
     return out, pg
+
+
+def webui_url(session_dir: str) -> str | None:
+    """The dashboard's address as the session's address.json names it: ``host:port``,
+    without a scheme, as Ray gives it; None without a dashboard."""
+    import json
+    import os
+
+    try:
+        with open(os.path.join(session_dir, "address.json")) as f:
+            url = json.load(f).get("webui_url")
+        return url.split("://", 1)[-1] if url else None
+    except (OSError, ValueError):
+        return None
 
 
 class RuntimeContext:
@@ -148,9 +163,7 @@ class RuntimeContext:
 
     def get_dashboard_url(self) -> str:
         """The dashboard's ``host:port``, or "" without a dashboard."""
-        from .api import _webui_url
-
-        return _webui_url(self._rt.session_dir) or ""
+        return webui_url(self._rt.session_dir) or ""
 
     @property
     def current_actor(self):
@@ -251,6 +264,4 @@ class RuntimeContext:
 
 def get_runtime_context() -> RuntimeContext:
     """The runtime context of this process (``ray.runtime_context.get_runtime_context``)."""
-    from .api import _runtime
-
-    return RuntimeContext(_runtime())
+    return RuntimeContext(runtime())

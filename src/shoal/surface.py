@@ -7,7 +7,10 @@ import enum
 import logging
 from dataclasses import dataclass, field
 
-from . import SCRIPT_MODE, WORKER_MODE  # noqa: F401 - here too, for completeness
+SCRIPT_MODE = 0  # a driver, as Ray numbers the modes
+WORKER_MODE = 1  # a worker process
+SPILL_WORKER_MODE = 2
+RESTORE_WORKER_MODE = 3
 
 
 class Language(enum.Enum):

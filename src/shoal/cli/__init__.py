@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
+from .._private.wire.version import __version__
 from .list_cmd import list_cmd
 from .logs import logs
 from .memory import memory

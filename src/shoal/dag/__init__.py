@@ -5,7 +5,9 @@
         dag = combine.bind(f.bind(inp[0]), Model.bind(2).forward.bind(inp.x))
     ref = dag.execute(1, x=3)
 
-Built only on shoal's public API (``.options(...).remote(...)``); not imported by
+Built only on shoal's public API (``.options(...).remote(...)``) and ``shoal._hooks``
+(which lends it ``remote`` and the handle types without an import of ``shoal.actor``:
+``.bind()`` imports this package, so it must not import back); not imported by
 ``import shoal`` until a ``.bind()`` or an import of ``shoal.dag`` needs it.
 """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import _hooks
 from .constants import (
     BIND_INDEX_KEY,
     IS_CLASS_METHOD_OUTPUT_KEY,
@@ -28,9 +29,7 @@ class ClassNode(DAGNode):
         self._body = cls
         self._last_call: ClassMethodNode | None = None
         if _actor_class is None:
-            import shoal
-
-            _actor_class = shoal.remote(cls)
+            _actor_class = _hooks.remote(cls)
         self._actor_class = _actor_class
         super().__init__(cls_args, cls_kwargs, cls_options,
                          other_args_to_resolve=other_args_to_resolve)
@@ -157,10 +156,8 @@ class ClassMethodNode(DAGNode):
         return getattr(self._parent_class_node, method_name)
 
     def _get_actor_handle(self):
-        from shoal.actor import ActorHandle
-
         parent = self._parent_class_node
-        return parent if isinstance(parent, ActorHandle) else None
+        return parent if isinstance(parent, _hooks.actor_handle_type()) else None
 
     @property
     def num_returns(self) -> int | str:

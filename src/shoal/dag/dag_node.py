@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .base import DAGNodeBase
+from .format_utils import get_dag_node_str
 from .py_obj_scanner import _PyObjScanner
 
 T = TypeVar("T")
@@ -43,9 +44,7 @@ class _CachingFn:
             pass
 
     def __call__(self, node: DAGNode):
-        from .input_node import InputNode
-
-        if isinstance(node, InputNode):
+        if node._is_input_node:
             if self.input_node_uuid is None:
                 self.input_node_uuid = node._stable_uuid
             elif self.input_node_uuid != node._stable_uuid:
@@ -58,6 +57,8 @@ class _CachingFn:
 class DAGNode(DAGNodeBase):
     """A node in a task graph: a type (function, actor, method call, input, output), bound
     arguments, options, and subclass-specific values to resolve before it runs."""
+
+    _is_input_node = False  # True on InputNode (so that this module need not import it)
 
     def __init__(self, args: tuple | list, kwargs: dict[str, Any], options: dict[str, Any],
                  other_args_to_resolve: dict[str, Any] | None):
@@ -188,10 +189,8 @@ class DAGNode(DAGNodeBase):
 
     def _find_root(self) -> DAGNode:
         """The InputNode this node descends from, following first upstream nodes."""
-        from .input_node import InputNode
-
         node = self
-        while not isinstance(node, InputNode):
+        while not node._is_input_node:
             if not node._upstream_nodes:
                 raise ValueError("No InputNode found in the DAG: when traversing upwards, "
                                  f"no upstream node was found for {node}.")
@@ -251,6 +250,4 @@ class DAGNode(DAGNodeBase):
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
 
     def __str__(self) -> str:
-        from .format_utils import get_dag_node_str
-
         return get_dag_node_str(self, type(self).__name__)

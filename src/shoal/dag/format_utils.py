@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .base import DAGNodeBase
+
 _INDENT = "    "
 
 
@@ -29,9 +31,7 @@ def get_dag_node_str(dag_node, body_line: Any) -> str:
 
 def _value_lines(value: Any) -> list[str]:
     """The lines of one value: the first unindented, nested parts indented under it."""
-    from .dag_node import DAGNode
-
-    if isinstance(value, DAGNode):
+    if isinstance(value, DAGNodeBase):
         return str(value).split("\n")
     if isinstance(value, (list, tuple)) and value:
         opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import _hooks
 from .dag_node import DAGNode
 from .format_utils import get_dag_node_str
 
@@ -16,9 +17,7 @@ class FunctionNode(DAGNode):
                  _remote_function=None):
         self._body = func_body
         if _remote_function is None:
-            import shoal
-
-            _remote_function = shoal.remote(func_body)
+            _remote_function = _hooks.remote(func_body)
         # The remote function, kept so the function is pickled once, not once per execute.
         self._remote_function = _remote_function
         super().__init__(func_args, func_kwargs, func_options,

@@ -19,6 +19,8 @@ IN_CONTEXT_MANAGER = "__in_context_manager__"
 class InputNode(DAGNode):
     """The input of a DAG; one per DAG, used inside ``with InputNode() as inp:``."""
 
+    _is_input_node = True
+
     def __init__(self, *args: Any, input_type: type | dict | None = None,
                  _other_args_to_resolve: dict[str, Any] | None = None, **kwargs: Any):
         if args or kwargs:

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import cloudpickle
 
+from .. import _hooks
 from .base import DAGNodeBase
 
 # The scanners between find_nodes and clear (Ray's module keeps the same registry).
@@ -37,10 +38,7 @@ _KEEP = object()  # plan of a value holding no source object: use the value itse
 
 def _kept_by_identity() -> tuple[type, ...]:
     """Values passed through as they are, never pickled: they name cluster state."""
-    import shoal
-    from shoal.actor import ActorHandle
-
-    return (shoal.ObjectRef, ActorHandle, shoal.ObjectRefGenerator)
+    return _hooks.kept_by_identity()
 
 
 def _is_atom(obj: Any, identity_types: tuple[type, ...]) -> bool:

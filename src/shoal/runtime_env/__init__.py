@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .._hooks import validate_runtime_env
+
 _FIELDS = ("py_modules", "py_executable", "working_dir", "pip", "conda", "container",
            "env_vars", "worker_process_setup_hook", "nsight", "rocprof_sys", "config",
            "image_uri", "uv")
@@ -39,8 +41,6 @@ class RuntimeEnv(dict):
     def __init__(self, *, _validate: bool = True, **fields: Any):
         super().__init__({k: v for k, v in fields.items() if v is not None})
         if _validate:
-            from .._private.runtime.options import validate_runtime_env
-
             validate_runtime_env(dict(self))
 
     def env_vars(self) -> dict:

@@ -5,6 +5,7 @@ strategies in ``shoal.util.scheduling_strategies``, the state API in ``shoal.uti
 
 from __future__ import annotations
 
+from .._private.runtime.current import current_runtime_or_none, runtime
 from .actor_pool import ActorPool
 from .placement_group import (
     PlacementGroup,
@@ -24,8 +25,6 @@ __all__ = [
 
 def get_node_ip_address() -> str:
     """The IP address of the node this process runs on."""
-    from .._private.runtime.current import current_runtime_or_none
-
     rt = current_runtime_or_none()
     return (getattr(rt, "node_ip", None) if rt is not None else None) or "127.0.0.1"
 
@@ -33,6 +32,9 @@ def get_node_ip_address() -> str:
 def list_named_actors(all_namespaces: bool = False) -> list:
     """The named actors of this job's namespace (their names), or with ``all_namespaces``
     those of every namespace, as ``{"name": ..., "namespace": ...}`` dicts."""
-    from ..api import _list_named_actors
-
-    return _list_named_actors(all_namespaces)
+    rt = runtime()
+    ns = None if all_namespaces else rt.namespace
+    actors = rt.call(rt.head_conn.request("list_named_actors", {"namespace": ns}))[0]["actors"]
+    if all_namespaces:
+        return [{"name": a["name"], "namespace": a["namespace"]} for a in actors]
+    return [a["name"] for a in actors]

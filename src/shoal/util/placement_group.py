@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from .._private.node.placement import STRATEGIES
+from .._private.runtime.current import current_runtime_or_none, runtime
 from .._private.wire.ids import PlacementGroupID
 
 
@@ -22,16 +23,17 @@ class PlacementGroup:
         return len(self.bundle_specs)
 
     def ready(self):
-        from ..api import _runtime
-
-        return _runtime().placement_group_ready(self)
+        return runtime().placement_group_ready(self)
 
     def wait(self, timeout_seconds: float | int = 30) -> bool:
-        from .. import api
         from ..exceptions import GetTimeoutError
 
+        ref = self.ready()
+        if timeout_seconds is not None and timeout_seconds < 0:  # as get(timeout=...) says
+            raise ValueError("'timeout' must be a non-negative number or None, got "
+                             f"{timeout_seconds}")
         try:
-            api.get(self.ready(), timeout=timeout_seconds)
+            runtime().get([ref], timeout_seconds)
             return True
         except GetTimeoutError:
             return False
@@ -77,10 +79,9 @@ def placement_group(bundles: list[dict], strategy: str = "PACK", name: str = "",
     """Reserve ``bundles`` (e.g. ``[{"CPU": 1}] * 2``) with ``strategy`` (PACK, SPREAD,
     STRICT_PACK, STRICT_SPREAD). Returns at once; ``pg.ready()`` resolves once reserved."""
     from .._private.wire.transport import RemoteError
-    from ..api import _runtime
 
     _validate(bundles, strategy, lifetime)
-    rt = _runtime()
+    rt = runtime()
     pg_id = PlacementGroupID(os.urandom(PlacementGroupID.SIZE))
     body = {"pg": pg_id.binary(), "bundles": [dict(b) for b in bundles], "strategy": strategy,
             "name": name, "namespace": rt.namespace, "job_id": rt.job_id,
@@ -94,21 +95,19 @@ def placement_group(bundles: list[dict], strategy: str = "PACK", name: str = "",
 
 def remove_placement_group(placement_group: PlacementGroup) -> None:
     """Release the group's bundles; tasks and actors running in them are stopped."""
-    from ..api import _runtime
 
     if not isinstance(placement_group, PlacementGroup):
         raise TypeError(f"remove_placement_group expects a PlacementGroup, got "
                         f"{type(placement_group).__name__}")
-    rt = _runtime()
+    rt = runtime()
     rt.call(rt.head_conn.request("remove_pg", {"pg": placement_group.id.binary()}))
 
 
 def get_placement_group(placement_group_name: str) -> PlacementGroup:
     """The live placement group called ``placement_group_name`` in this namespace."""
     from .._private.wire.transport import RemoteError
-    from ..api import _runtime
 
-    rt = _runtime()
+    rt = runtime()
     try:
         info = rt.call(rt.head_conn.request(
             "get_pg", {"name": placement_group_name, "namespace": rt.namespace}))[0]
@@ -119,9 +118,8 @@ def get_placement_group(placement_group_name: str) -> PlacementGroup:
 
 def placement_group_table(placement_group: PlacementGroup | None = None) -> dict:
     """State of the cluster's placement groups (or of one), keyed by hex id."""
-    from ..api import _runtime
 
-    rt = _runtime()
+    rt = runtime()
     groups = rt.call(rt.head_conn.request("pg_table", {}))[0]["groups"]
     out = {}
     for g in groups:
@@ -140,8 +138,6 @@ def placement_group_table(placement_group: PlacementGroup | None = None) -> dict
 
 def get_current_placement_group() -> PlacementGroup | None:
     """The placement group the calling task or actor runs in, if any."""
-    from .._private.runtime.current import current_runtime_or_none
-
     rt = current_runtime_or_none()
     group = rt.current_group() if rt is not None else None
     if not group:

@@ -521,3 +521,25 @@ def test_the_dag_library_uses_only_the_public_api():
     src = Path(ray.dag.__file__).parent
     for path in src.glob("*.py"):
         assert "_private" not in path.read_text(), path.name
+
+
+def test_the_dag_library_does_not_import_back_what_binds_it():
+    """``.bind()`` imports shoal.dag lazily: an import of shoal, shoal.api, shoal.actor or
+    shoal.remote_function from here would close an import cycle (shoal._hooks lends them)."""
+    import ast
+
+    upward = {"shoal", "shoal.api", "shoal.actor", "shoal.remote_function"}
+    for path in Path(ray.dag.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = "shoal" if node.level == 2 else ("shoal.dag" if node.level else "")
+                mod = ".".join(p for p in (base, node.module or "") if p)
+                # ``from shoal import _hooks`` names a module, not the package's namespace
+                names = {f"{mod}.{a.name}" for a in node.names}
+                if mod != "shoal" or names - {"shoal._hooks"}:
+                    names.add(mod)
+            else:
+                continue
+            assert not names & upward, (path.name, node.lineno, names & upward)

@@ -21,7 +21,7 @@ import time
 
 from ..wire.config import config
 from ..wire.session import Session
-from ..wire.version import VERSION
+from ..wire.version import __version__ as VERSION
 
 
 class LocalHead:

@@ -1,4 +1,6 @@
-"""shoal's version, here so that the daemons record it (and processes compare it) without
-importing the public package; ``shoal.__version__`` is this same string."""
+"""shoal's version (``shoal.__version__``), here at the bottom so that every module can name
+it without importing the ``shoal`` package (which imports them): a daemon records it in
+address.json, a joining driver compares it."""
 
-VERSION = "0.1.0"
+__version__ = "0.1.0"
+__commit__ = ""
