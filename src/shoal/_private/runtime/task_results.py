@@ -1,8 +1,8 @@
 """The task side of the core runtime: submitting tasks and actor calls, and their results.
 
 A part of :class:`core.CoreRuntime` (``rt.tasks``): queues submissions from user threads in
-batches, resolves ObjectRef arguments, hands ready tasks to the submitters, and records what comes
-back (returns, streamed items, errors, retries, cancellation).
+batches, resolves ObjectRef arguments, hands ready tasks to the submitters, and records what
+comes back (returns, streamed items, errors, retries, cancellation).
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class Tasks:
 
                 v = await dependency_error_value(self.rt, v, spec.name)
                 self.set_returns(spec, [v] if spec.num_returns == "streaming"
-                                  else [v] * spec.num_returns)
+                                 else [v] * spec.num_returns)
                 return
             spec.args[i] = v
         self.task_events.ready(spec.task_id)
@@ -284,7 +284,7 @@ class Tasks:
         ser = serialization.serialize(error, is_error=True)
         v = Value(True, bytes(ser.meta), [bytes(b) for b in ser.buffers], size=ser.total_bytes)
         self.set_returns(spec, [v] * (1 if spec.num_returns == "streaming"
-                                       else spec.num_returns))
+                                      else spec.num_returns))
 
     def set_returns(self, spec: TaskSpec, values: list) -> None:
         if spec.num_returns == "streaming":  # the error ends the stream as its next item

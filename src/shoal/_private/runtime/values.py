@@ -1,9 +1,9 @@
 """The object side of the core runtime: storing values, reading them, get, put, wait.
 
-A part of :class:`core.CoreRuntime` (``rt.values``), kept apart because it is large and
-self-contained: it turns serialized values into inline bytes or shared-memory segments (reserving room on
-the node first), maps segments back zero-copy (pulling them from other nodes, restoring
-spilled ones, pinning while mapped), and waits for objects owned here or elsewhere.
+A part of :class:`core.CoreRuntime` (``rt.values``): it turns serialized values into inline
+bytes or shared-memory segments (reserving room on the node first), maps segments back
+zero-copy (pulling them from other nodes, restoring spilled ones, pinning while mapped), and
+waits for objects owned here or elsewhere.
 """
 
 from __future__ import annotations
