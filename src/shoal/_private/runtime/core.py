@@ -95,6 +95,17 @@ class CoreRuntime:
         self.archive_tasks_on_exit = True
         self.code_paths = CodePaths()  # each job's driver directories, for workers' sys.path
         self.inherited_env: dict | None = None  # env_vars children inherit (the job's, a task's)
+        self.tcp_server = None  # the TCP side of our listening socket, in a cluster (start)
+        # Set from outside once known (read with getattr and these same defaults):
+        self.job_config = None  # init's JobConfig (a driver; api.init)
+        self.job_runtime_env: dict | None = None  # the job's runtime_env (a driver; api.init)
+        self.task_executor = None  # a worker's worker.executor (it sets itself)
+        self.actor_executor = None  # an actor worker's worker.actor_executor (likewise)
+        self.actor_name: str | None = None  # and the rest of an actor's identity (set there)
+        self.actor_restarted = False
+        self.actor_class = None
+        self.actor_gpu_ids: list | None = None
+        self.actor_resources: dict | None = None
 
         # The parts, made last (they take what they need of the above) in this order: each
         # gets the parts it uses; lineage reaches values and tasks, made after it, through us.
@@ -200,7 +211,7 @@ class CoreRuntime:
         self._flush_frees()
         if self.server is not None:
             self.server.close()
-        if getattr(self, "tcp_server", None) is not None:
+        if self.tcp_server is not None:
             self.tcp_server.close()
         if self.head_conn is not None and self.head_conn is not self.node_conn:
             self.head_conn.close()
