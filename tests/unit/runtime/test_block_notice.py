@@ -1,4 +1,4 @@
-"""A worker's blocking get tells its node only when it really waits (values.ValuesMixin._blocking):
+"""A worker's blocking get tells its node only when it really waits (values.Values._blocking):
 a value already there, or back at once, lends no CPU; a long wait is bracketed by
 worker_blocked / worker_unblocked, also when it is cancelled."""
 
@@ -8,12 +8,19 @@ import asyncio
 
 import pytest
 
-from shoal._private.runtime.values import BLOCK_NOTICE_S, ValuesMixin
+from shoal._private.runtime.values import BLOCK_NOTICE_S, Values
 
 
-class FakeRuntime(ValuesMixin):
+class FakeRuntime:
+    """What the values part takes from its runtime, with node_send recorded."""
+
+    ids = loop = address = node_id = worker_id = session_tag = None
+    mode = "worker"
+
     def __init__(self):
         self.sent: list[str] = []
+        self.values = Values(self, refs=None, lineage=None)
+        self._blocking = self.values._blocking
 
     def node_send(self, kind, body):
         self.sent.append(kind)

@@ -20,7 +20,7 @@ from ..wire.resources import NodeResources, ResourceSet
 from ..wire.transport import Connection, ConnectionLost, RemoteError, connect
 from . import cluster_policy, memory_monitor, placement, scheduler
 from . import output as node_output
-from .observe import ObserveMixin
+from .observe import NodeObserver
 from .store import NodeStore
 from .transfer import ObjectTransfer
 
@@ -41,7 +41,7 @@ class WorkerProc:
         self.readers: list = []  # node_output.OutputReader of its stdout and stderr
 
 
-class NodeDaemon(ObserveMixin):
+class NodeDaemon:
     def __init__(self, *, node_id: bytes, session_dir: str, session_tag: str, address: str,
                  ip: str, total: dict, head, token: bytes, is_head: bool):
         self.node_id = node_id
@@ -76,7 +76,9 @@ class NodeDaemon(ObserveMixin):
         self.worker_env: dict[str, str] = {}  # extra environment for workers (cluster mode)
         self._report_scheduled = False
         self.bundles: dict[tuple[bytes, int], tuple] = {}  # (pg, index) -> (base, named, gpus)
-        self.owner_conns: set[Connection] = set()  # every driver and worker of this node
+        # What the node answers about itself (it knows the node's drivers and workers).
+        self.observe = NodeObserver(self)
+        self.ask = self.observe.ask  # the head's questions of its own node (in process)
 
     # -- lifecycle ------------------------------------------------------------------------
     def registration(self) -> dict:
@@ -483,8 +485,7 @@ class NodeDaemon(ObserveMixin):
             self.register_worker(conn, body)
             conn.reply(req_id, {"ok": True})
         elif kind == "register_owner":
-            self.owner_conns.add(conn)
-            conn.close_callbacks.append(self.owner_conns.discard)
+            self.observe.add_owner(conn)
             conn.state["owner_id"] = body["owner_id"]
             conn.state["job_id"] = body.get("job_id")
             if not conn.state.get("owner_watch"):
@@ -512,7 +513,7 @@ class NodeDaemon(ObserveMixin):
             self.transfer.add_replica(body)
         elif kind == "cluster_view":
             self.on_cluster_view(body["nodes"])
-        elif self.handle_observe(conn, kind, body, req_id):
+        elif self.observe.handle(conn, kind, body, req_id):
             pass
         elif kind in ("reserve_bundle", "release_bundle"):
             spawn(self._bundle_op(conn, kind, body, req_id))

@@ -13,27 +13,44 @@ from . import output as node_output
 from . import stats as node_stats
 
 
-class ObserveMixin:
-    """Mixed into :class:`node.NodeDaemon`: the state API's and the dashboard's questions."""
+class NodeObserver:
+    """A part of :class:`daemon.NodeDaemon` (``daemon.observe``): the state API's and the
+    dashboard's questions. It reads the daemon's state, and owns the set of the node's
+    processes it asks them of."""
+
+    def __init__(self, daemon):
+        self.daemon = daemon  # read: its resources, store, workers, pending leases (and flush)
+        self.node_id = daemon.node_id
+        self.ip = daemon.ip
+        self.is_head = daemon.is_head
+        self.logs_dir = os.path.join(daemon.session_dir, "logs")
+        self.owner_conns: set = set()  # every driver and worker of this node (register_owner)
+
+    def add_owner(self, conn) -> None:
+        """A driver or worker of this node: asked when the node is (until it disconnects)."""
+        self.owner_conns.add(conn)
+        conn.close_callbacks.append(self.owner_conns.discard)
 
     def node_info(self) -> dict:
+        d = self.daemon
         return {
             "node_id": self.node_id, "ip": self.ip, "is_head": self.is_head,
-            "total": self.res.total.to_dict(), "available": self.res.available.to_dict(),
-            "store": self.store.state.stats(),
+            "total": d.res.total.to_dict(), "available": d.res.available.to_dict(),
+            "store": d.store.state.stats(),
             "workers": [{"pid": w.pid, "worker_id": w.worker_id, "job_id": w.job_id}
-                        for w in self.procs.values()],
-            "machine": node_stats.machine_stats(self.session_dir),
-            "pending_leases": len(self.pending_replies),
+                        for w in d.procs.values()],
+            "machine": node_stats.machine_stats(d.session_dir),
+            "pending_leases": len(d.pending_replies),
         }
 
     async def memory_summary(self) -> dict:
         """This node's store and what each of its processes owns and borrows."""
         replies = await self.gather("owned_objects")
+        state = self.daemon.store.state
         segments = {p: {"size": e.size, "pins": e.pins, "spilled": e.spilled is not None,
                         "replica": e.replica, "freed": e.freed}
-                    for p, e in self.store.state.entries.items()}
-        return {"node_id": self.node_id, "ip": self.ip, "store": self.store.state.stats(),
+                    for p, e in state.entries.items()}
+        return {"node_id": self.node_id, "ip": self.ip, "store": state.stats(),
                 "segments": segments, "processes": replies}
 
     async def gather(self, kind: str, body: dict | None = None) -> list[dict]:
@@ -55,9 +72,9 @@ class ObserveMixin:
         return {"node_id": self.node_id, "processes": await self.gather(kind, query)}
 
     def list_logs(self) -> dict:
-        live = {w.pid for w in self.procs.values()}
+        live = {w.pid for w in self.daemon.procs.values()}
         return {"node_id": self.node_id, "ip": self.ip,
-                "logs": node_logs.list_logs(os.path.join(self.session_dir, "logs"), live)}
+                "logs": node_logs.list_logs(self.logs_dir, live)}
 
     def read_log(self, body: dict) -> dict:
         """A log by ``worker_id``/``pid``/``node`` from ``offset`` or its last ``tail`` lines
@@ -65,8 +82,8 @@ class ObserveMixin:
         wid = body.get("worker_id")
         if isinstance(wid, (bytes, bytearray)):
             wid = wid.hex()
-        path = node_logs.find_log(os.path.join(self.session_dir, "logs"), worker_id=wid,
-                                  pid=body.get("pid"), node=bool(body.get("node")))
+        path = node_logs.find_log(self.logs_dir, worker_id=wid, pid=body.get("pid"),
+                                  node=bool(body.get("node")))
         out = node_logs.read_log(path, body.get("offset"), body.get("tail"),
                                  body.get("limit", node_logs.MAX_READ))
         out["name"] = os.path.basename(path)
@@ -86,7 +103,7 @@ class ObserveMixin:
         if kind == "list_logs":
             return self.list_logs()
         if kind == "flush_logs":
-            return await node_output.flush(self, body.get("job_id"))
+            return await node_output.flush(self.daemon, body.get("job_id"))
         if kind == "read_log":
             return self.read_log(body)
         if kind == "cancel_owned_task":
@@ -102,7 +119,8 @@ class ObserveMixin:
                 return {"ok": True}
         raise LookupError("the task's owner is not connected to this node any more")
 
-    def handle_observe(self, conn, kind: str, body, req_id: int) -> bool:
+    def handle(self, conn, kind: str, body, req_id: int) -> bool:
+        """Answer ``kind`` if it is one of these questions; False if it is not."""
         if kind == "memory_summary":
             spawn(self._reply_when(conn, req_id, self.memory_summary()))
         elif kind == "list_tasks":
@@ -114,7 +132,7 @@ class ObserveMixin:
         elif kind == "list_logs":
             conn.reply(req_id, self.list_logs())
         elif kind == "flush_logs":
-            spawn(self._reply_when(conn, req_id, node_output.flush(self, body.get("job_id"))))
+            spawn(self._reply_when(conn, req_id, node_output.flush(self.daemon, body.get("job_id"))))
         elif kind in ("read_log", "cancel_owned_task"):
             op = self.read_log if kind == "read_log" else self.cancel_owned_task
             try:

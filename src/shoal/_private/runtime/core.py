@@ -3,12 +3,17 @@
 It owns this process's connections (to its node daemon, to peers), its listening socket, the
 objects it owns (:class:`ownership.RefTable`), and task submission (:mod:`submitter`). I/O runs
 on an asyncio loop in a background thread; the user's thread calls in through the public API.
+
+Its work is done by parts it holds and names, each the one owner of its state: ``values``
+(:mod:`values`: storing, reading, get/put/wait), ``tasks`` (:mod:`task_results`: submission,
+results, cancellation) and ``lineage`` (:mod:`lineage`: remaking objects lost with a node).
+What the public modules call on the runtime (``rt.get``, ``rt.submit``...) is bound to the
+part that does it when the runtime is made.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import os
 import socket
@@ -22,19 +27,19 @@ from ..wire.ids import IdSource
 from ..wire.transport import ConnectionLost, RemoteError, connect, serve_unix
 from .actor_submitter import ActorSubmitter
 from .head_channel import HeadChannel
-from .lineage import LineageMixin
+from .lineage import Lineage
 from .object_ref import ObjectRef
-from .ownership import Free, RefTable, ReleaseBorrow, Value
-from .submitter import Submitter, TaskSpec
+from .ownership import Free, RefTable, ReleaseBorrow
+from .submitter import Submitter
 from .task_events import TaskEvents
-from .task_results import TasksMixin
-from .values import ValuesMixin
+from .task_results import Tasks
+from .values import Values
 from .worker_env import CodePaths, driver_code_paths
 
 log = logging.getLogger(__name__)
 
 
-class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
+class CoreRuntime:
     def __init__(self, *, mode: str, session_dir: str, session_tag: str, node_address: str,
                  node_id: bytes, token: bytes, worker_id: bytes, namespace: str = "",
                  job_id: int | None = None, node_ip: str | None = None,
@@ -84,19 +89,63 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         self.extra_handlers: dict = {}  # message kind -> handler (the worker's executor adds)
         self.current_task = threading.local()
         self._infeasible_warned: set = set()
-        self.max_inline = config.max_inline_bytes
-        self._borrowed_cache: dict[bytes, Value] = {}  # values fetched for borrowed refs
-        self.resolving: dict[bytes, TaskSpec] = {}  # tasks waiting for their arguments
         self.cancelling_task: bytes | None = None  # a worker's task being cancelled
-        self.generators: dict = {}  # task id -> ObjectRefGenerator of a streaming task
-        self.dead_nodes: set[bytes] = set()  # as the head announced them
         self.task_events = TaskEvents()
         # A driver of a cluster that outlives it leaves its task records with the head.
         self.archive_tasks_on_exit = True
-        self._submissions: collections.deque = collections.deque()
-        self._submit_scheduled = False
         self.code_paths = CodePaths()  # each job's driver directories, for workers' sys.path
         self.inherited_env: dict | None = None  # env_vars children inherit (the job's, a task's)
+        self.tcp_server = None  # the TCP side of our listening socket, in a cluster (start)
+        # Set from outside once known (read with getattr and these same defaults):
+        self.job_config = None  # init's JobConfig (a driver; api.init)
+        self.job_runtime_env: dict | None = None  # the job's runtime_env (a driver; api.init)
+        self.task_executor = None  # a worker's worker.executor (it sets itself)
+        self.actor_executor = None  # an actor worker's worker.actor_executor (likewise)
+        self.actor_name: str | None = None  # and the rest of an actor's identity (set there)
+        self.actor_restarted = False
+        self.actor_class = None
+        self.actor_gpu_ids: list | None = None
+        self.actor_resources: dict | None = None
+
+        # The parts, made last (they take what they need of the above) in this order: each
+        # gets the parts it uses; lineage reaches values and tasks, made after it, through us.
+        self.lineage = Lineage(self, self.refs)
+        self.values = Values(self, self.refs, self.lineage)
+        self.tasks = Tasks(self, self.refs, self.values, self.lineage)
+        # The facade: what the public modules, the submitters and the worker's executor call
+        # on the runtime, bound once to the part that does it (nothing added per call).
+        v = self.values
+        self.put = v.put
+        self.put_serialized = v.put_serialized
+        self.get = v.get
+        self.wait = v.wait
+        self.value_future = v.value_future
+        self.store_value = v.store_value
+        self.materialize = v.materialize
+        self.placement_group_ready = v.placement_group_ready
+        self._ready_flags = v.ready_flags  # wait_mixed
+        self._wait = v.wait_flags  # wait_mixed
+        self._gather_values = v.gather_values  # actor_submitter
+        self._set_one = v.set_one  # generator
+        t = self.tasks
+        self.submit = t.submit
+        self.submit_actor_call = t.submit_actor_call
+        self.create_actor = t.create_actor
+        self.cancel = t.cancel
+        self.cancel_children = t.cancel_children
+        self.task_finished = t.task_finished  # the submitters
+        self.fail_task = t.fail_task  # the submitters
+        self._set_returns = t.set_returns  # actor_submitter
+
+    @property
+    def max_inline(self) -> int:
+        """The largest value kept inline rather than in a shared-memory segment."""
+        return self.values.max_inline
+
+    @property
+    def generators(self) -> dict:
+        """Task id -> ObjectRefGenerator of the streaming tasks submitted here."""
+        return self.tasks.generators
 
     # -- start / stop ---------------------------------------------------------------------
     def _run_loop(self) -> None:
@@ -162,7 +211,7 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         self._flush_frees()
         if self.server is not None:
             self.server.close()
-        if getattr(self, "tcp_server", None) is not None:
+        if self.tcp_server is not None:
             self.tcp_server.close()
         if self.head_conn is not None and self.head_conn is not self.node_conn:
             self.head_conn.close()
@@ -267,8 +316,9 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
 
     def ref_deleted(self, oid: bytes) -> None:
         actions = self.refs.remove_local(oid)
-        if oid in self._borrowed_cache and oid not in self.refs.borrowed:
-            self._borrowed_cache.pop(oid, None)
+        cache = self.values.borrowed_cache
+        if oid in cache and oid not in self.refs.borrowed:
+            cache.pop(oid, None)
         if actions:
             self._apply(actions)
 
@@ -373,8 +423,8 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
                                 "mode": self.mode, "worker_id": self.worker_id,
                                 "actor_id": self.actor_id, "address": self.address})
         elif kind == "cancel_owned_task":  # a borrower's cancel(), or the dashboard's
-            self._cancel(body["task_id"], bool(body.get("force")),
-                         bool(body.get("recursive", True)))
+            self.tasks.cancel_local(body["task_id"], bool(body.get("force")),
+                                    bool(body.get("recursive", True)))
         elif kind == "app_metrics":
             from .app_metrics import REGISTRY
 
@@ -388,11 +438,11 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
             conn.reply(req_id, {"tasks": rows, "dropped": dropped, "pid": os.getpid(),
                                 "worker_id": self.worker_id, "mode": self.mode})
         elif kind == "head_event":
-            self.on_head_event(body)
+            self.lineage.on_head_event(body)
         elif kind == "worker_oom":
             self.submitter.worker_oom(body)
         elif kind == "gen_item":
-            self._gen_item(body, bufs)
+            self.tasks.gen_item(body, bufs)
         elif kind == "log_lines":
             if config.log_to_driver:
                 self._print_logs(body)
@@ -412,7 +462,7 @@ class CoreRuntime(ValuesMixin, TasksMixin, LineageMixin):
         if entry is None:
             conn.reply_error(req_id, f"object {oid.hex()} is not known to its owner (freed)")
             return
-        v = await self.live_value(oid, entry)  # remade first if its copy was lost
+        v = await self.lineage.live_value(oid, entry)  # remade first if its copy was lost
         out: list = []
         conn.reply(req_id, v.to_wire(out), out)
 

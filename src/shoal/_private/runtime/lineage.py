@@ -14,18 +14,31 @@ from __future__ import annotations
 import logging
 
 from . import errors as exc_mod
-from .ownership import PENDING, READY
+from ..wire import serialization
+from .ownership import PENDING, READY, Value
 
 log = logging.getLogger(__name__)
 
 
-class LineageMixin:
-    """Part of :class:`core.CoreRuntime`; runs on its I/O loop."""
+class Lineage:
+    """The runtime's knowledge of dead nodes, and the remaking of what died with them.
+
+    A part of :class:`core.CoreRuntime` (``rt.lineage``); runs on its I/O loop. It is made
+    before the values and tasks parts, which consult it on their hot paths; remaking an
+    object (rare) reaches them back through the runtime.
+    """
+
+    def __init__(self, rt, refs):
+        self.rt = rt  # for rt.values (to settle an object) and rt.tasks (to re-run its task)
+        self.refs = refs  # the runtime's ownership.RefTable: an entry's .lineage is set here
+        self.loop = rt.loop
+        self.address = rt.address  # ours, as the owner named in the errors
+        self.dead_nodes: set[bytes] = set()  # as the head announced them
 
     def is_lost(self, v) -> bool:
         return v is not None and v.path is not None and v.node_id in self.dead_nodes
 
-    def keep_lineage(self, spec) -> None:
+    def keep(self, spec) -> None:
         """Let the returns of ``spec`` remember how to make them again."""
         if spec.max_retries == 0 or spec.num_returns == "streaming":
             return
@@ -67,27 +80,14 @@ class LineageMixin:
             e = self.refs.owned.get(rid)
             if e is not None and e.state == READY:
                 e.state, e.value = PENDING, None
-        self.resubmit(spec)
-
-    def resubmit(self, spec) -> None:
-        """Submit ``spec`` again from its argument refs (lost ones are remade first)."""
-        spec.args = list(spec.args)
-        for i, ref in spec.dep_refs.items():
-            spec.args[i] = ref
-        spec.hold = list(spec.dep_refs.values())
-        for ref in spec.hold:
-            self.refs.add_submitted(ref._id)
-        self._submit(spec, sorted(spec.dep_refs))
+        self.rt.tasks.resubmit(spec)
 
     def _set_error(self, oid: bytes, err: BaseException) -> None:
-        from ..wire import serialization
-        from .ownership import Value
-
         ser = serialization.serialize(err, is_error=True)
         entry = self.refs.owned.get(oid)
         if entry is not None:
             entry.state = PENDING  # so that set_value wakes waiters with the error
-        self._set_one(oid, Value(True, bytes(ser.meta), [], size=len(ser.meta)), None)
+        self.rt.values.set_one(oid, Value(True, bytes(ser.meta), [], size=len(ser.meta)), None)
 
     def on_head_event(self, body: dict) -> None:
         node = body.get("node")

@@ -1,13 +1,14 @@
 """The task side of the core runtime: submitting tasks and actor calls, and their results.
 
-A mixin of :class:`core.CoreRuntime`: queues submissions from user threads in batches,
-resolves ObjectRef arguments, hands ready tasks to the submitters, and records what comes
-back (returns, streamed items, errors, retries, cancellation).
+A part of :class:`core.CoreRuntime` (``rt.tasks``): queues submissions from user threads in
+batches, resolves ObjectRef arguments, hands ready tasks to the submitters, and records what
+comes back (returns, streamed items, errors, retries, cancellation).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 
@@ -24,7 +25,34 @@ from .submitter import TaskSpec
 log = logging.getLogger(__name__)
 
 
-class TasksMixin:
+class Tasks:
+    """Tasks and actor calls submitted here, and what becomes of them. The runtime calls its
+    ``submit``, ``submit_actor_call``, ``task_finished``... (bound as its own)."""
+
+    def __init__(self, rt, refs, values, lineage):
+        # The runtime, for what changes after construction or is set from outside: job_id
+        # (by start in a driver, by the executor in a worker), node_id, head_conn,
+        # cancelling_task (by the worker's executor); and its peer(), make_ref(),
+        # free_on_node(), _apply().
+        self.rt = rt
+        self.refs = refs  # the runtime's ownership.RefTable
+        self.values = values  # values.Values: arguments' values, results recorded
+        self.lineage = lineage  # lineage.Lineage: lost arguments, returns that can be remade
+        self._set_one = values.set_one
+        # The runtime's, fixed for its life (read here without going through it):
+        self.loop = rt.loop
+        self.address = rt.address
+        self.task_events = rt.task_events
+        self.current_task = rt.current_task
+        self.code_paths = rt.code_paths
+        self.submitter = rt.submitter
+        self.actor_submitter = rt.actor_submitter
+        # (submit function, spec, deps) from user threads, run on the loop in one batch
+        self._submissions: collections.deque = collections.deque()
+        self._submit_scheduled = False  # a drain of _submissions is scheduled on the loop
+        self.resolving: dict[bytes, TaskSpec] = {}  # tasks waiting for their arguments
+        self.generators: dict = {}  # task id -> ObjectRefGenerator of a streaming task
+
     # -- tasks ----------------------------------------------------------------------------
     def submit(self, spec: TaskSpec, deps: list) -> None:
         """Queue a task from a user thread; it runs once its ObjectRef arguments are ready.
@@ -32,15 +60,15 @@ class TasksMixin:
         Submissions made while the I/O loop is busy are handed over in one batch, with one
         wake-up of the loop rather than one per task.
         """
-        self.task_events.submitted(spec.task_id, spec.name, job_id=self.job_id,
+        self.task_events.submitted(spec.task_id, spec.name, job_id=self.rt.job_id,
                                    waits_for_args=bool(deps),
                                    parent=getattr(self.current_task, "task_id", None))
         self._submissions.append((self._submit, spec, deps))
         if not self._submit_scheduled:
             self._submit_scheduled = True
             self.loop.call_soon_threadsafe(self._drain_submissions)
-        if self.cancelling_task is not None:  # submitted by a task being cancelled
-            self.loop.call_soon_threadsafe(self._cancel, spec.task_id, False, True)
+        if self.rt.cancelling_task is not None:  # submitted by a task being cancelled
+            self.loop.call_soon_threadsafe(self.cancel_local, spec.task_id, False, True)
 
     def _drain_submissions(self) -> None:
         self._submit_scheduled = False
@@ -57,14 +85,14 @@ class TasksMixin:
     async def _create_actor(self, spec, cls_bytes, args, deps) -> None:
         if deps:
             try:
-                values = await self._gather_values([args[i] for i in deps])
+                values = await self.values.gather_values([args[i] for i in deps])
             except exc_mod.RayError as e:
                 self._abort_actor(spec, f"an argument of its constructor was lost: {e}")
                 return
             for i, v in zip(deps, values, strict=True):
                 if v.is_error:  # an argument's task failed: the actor cannot be made
                     try:
-                        err = await asyncio.to_thread(self.materialize, v)
+                        err = await asyncio.to_thread(self.values.materialize, v)
                     except Exception as e:  # noqa: BLE001 - describe what we can
                         err = e
                     from .dep_errors import dependency_error
@@ -76,23 +104,23 @@ class TasksMixin:
                 args[i] = v
         bufs: list = [cls_bytes]
         spec["cls"] = 0
-        spec["job"] = self.job_id
-        paths = self.code_paths.by_job.get(self.job_id)
+        spec["job"] = self.rt.job_id
+        paths = self.code_paths.by_job.get(self.rt.job_id)
         if paths:  # the job's driver directories, needed to load the class
             spec["sp"] = paths
         spec["args"] = [v.to_wire(bufs) for v in args]
-        if self.head_conn is not None and not self.head_conn.closed:
-            self.head_conn.send("create_actor", spec, bufs)
+        if self.rt.head_conn is not None and not self.rt.head_conn.closed:
+            self.rt.head_conn.send("create_actor", spec, bufs)
 
     def _abort_actor(self, spec: dict, why: str) -> None:
         log.warning("actor %s cannot be created: %s", spec["aid"].hex(), why)
-        if self.head_conn is not None and not self.head_conn.closed:
-            self.head_conn.send("actor_creation_failed", {"aid": spec["aid"], "error": why})
+        if self.rt.head_conn is not None and not self.rt.head_conn.closed:
+            self.rt.head_conn.send("actor_creation_failed", {"aid": spec["aid"], "error": why})
 
     def submit_actor_call(self, call, deps: list) -> None:
         """Queue an actor call from a user thread (in order with the caller's other calls)."""
         self.task_events.submitted(call.task_id, call.display_name or call.name,
-                                   job_id=self.job_id, actor_id=call.actor_id, waits_for_args=bool(deps),
+                                   job_id=self.rt.job_id, actor_id=call.actor_id, waits_for_args=bool(deps),
                                    parent=getattr(self.current_task, "task_id", None))
         if deps or not self.actor_submitter.try_direct(call):
             if deps:
@@ -102,8 +130,8 @@ class TasksMixin:
             if not self._submit_scheduled:
                 self._submit_scheduled = True
                 self.loop.call_soon_threadsafe(self._drain_submissions)
-        if self.cancelling_task is not None:  # submitted by a task being cancelled
-            self.loop.call_soon_threadsafe(self._cancel, call.task_id, False, True)
+        if self.rt.cancelling_task is not None:  # submitted by a task being cancelled
+            self.loop.call_soon_threadsafe(self.cancel_local, call.task_id, False, True)
 
     def _submit(self, spec: TaskSpec, deps: list) -> None:
         if not deps:
@@ -112,11 +140,21 @@ class TasksMixin:
         self.resolving[spec.task_id] = spec
         spawn(self._resolve_and_enqueue(spec, deps))
 
+    def resubmit(self, spec) -> None:
+        """Submit ``spec`` again from its argument refs (lost ones are remade first)."""
+        spec.args = list(spec.args)
+        for i, ref in spec.dep_refs.items():
+            spec.args[i] = ref
+        spec.hold = list(spec.dep_refs.values())
+        for ref in spec.hold:
+            self.refs.add_submitted(ref._id)
+        self._submit(spec, sorted(spec.dep_refs))
+
     async def _resolve_and_enqueue(self, spec: TaskSpec, deps: list) -> None:
         try:
             while True:
-                values = await self._gather_values([spec.args[i] for i in deps])
-                lost = [i for i, v in zip(deps, values, strict=True) if self.is_lost(v)]
+                values = await self.values.gather_values([spec.args[i] for i in deps])
+                lost = [i for i, v in zip(deps, values, strict=True) if self.lineage.is_lost(v)]
                 if not lost:
                     break
                 foreign = [i for i in lost if spec.args[i]._owner != self.address]
@@ -140,26 +178,26 @@ class TasksMixin:
                 self.task_events.finished(spec.task_id, error_type="RayTaskError")
                 from .dep_errors import dependency_error_value
 
-                v = await dependency_error_value(self, v, spec.name)
-                self._set_returns(spec, [v] if spec.num_returns == "streaming"
-                                  else [v] * spec.num_returns)
+                v = await dependency_error_value(self.rt, v, spec.name)
+                self.set_returns(spec, [v] if spec.num_returns == "streaming"
+                                 else [v] * spec.num_returns)
                 return
             spec.args[i] = v
         self.task_events.ready(spec.task_id)
         self.submitter.enqueue(spec)
 
-    def _gen_item(self, body: dict, bufs: list) -> None:
+    def gen_item(self, body: dict, bufs: list) -> None:
         self._stream_item(body["tid"], body["i"], Value.from_wire(body["v"], bufs))
 
     def _stream_item(self, tid: bytes, index: int, v: Value) -> None:
         gen = self.generators.get(tid)
         if gen is None:  # nobody iterates any more
             if v.path is not None:
-                self.free_on_node(v.node_id, [v.path])
+                self.rt.free_on_node(v.node_id, [v.path])
             return
         rid = IdSource.return_id(tid, index)
         self.refs.new_owned(rid, tid)
-        ref = self.make_ref(rid)
+        ref = self.rt.make_ref(rid)
         self._set_one(rid, v, None)
         gen._add(index, ref)
 
@@ -194,14 +232,14 @@ class TasksMixin:
         self._record_outcome(spec.task_id, values, body.get("app_err"))
         contained = body.get("cont") or {}
         for i, v in enumerate(values):
-            inner = [ObjectRef(oid, owner, self) for oid, owner in contained.get(i, ())]
+            inner = [ObjectRef(oid, owner, self.rt) for oid, owner in contained.get(i, ())]
             for r in inner:
                 if r._owner != self.address:
                     self.refs.mark_registered(r._id)
             self._set_one(spec.return_ids[i], v, inner)
         self.release_hold(spec)
         if isinstance(spec, TaskSpec):
-            self.keep_lineage(spec)
+            self.lineage.keep(spec)
         return False
 
     def _should_retry_exception(self, spec: TaskSpec, v: Value) -> bool:
@@ -212,10 +250,10 @@ class TasksMixin:
             return False
         if allow is True:
             return True
-        if v.path is not None and v.node_id not in (None, self.node_id):
+        if v.path is not None and v.node_id not in (None, self.rt.node_id):
             return True  # a remote error value: fetching it here would block the I/O loop
         try:
-            err = self.materialize(v)
+            err = self.values.materialize(v)
         except Exception:
             return False
         cause = getattr(err, "cause", err)
@@ -224,7 +262,7 @@ class TasksMixin:
     def release_hold(self, spec) -> None:
         """A task or call is done: the refs it kept alive as arguments let go."""
         for r in spec.hold:
-            self._apply(self.refs.remove_submitted(r._id))
+            self.rt._apply(self.refs.remove_submitted(r._id))
         spec.hold = []
 
     def _record_outcome(self, task_id: bytes, values: list, app_err) -> None:
@@ -233,7 +271,7 @@ class TasksMixin:
             err_v = values[0]
             if err_v.path is None:  # small: read the error for the task's record
                 try:
-                    err = self.materialize(err_v)
+                    err = self.values.materialize(err_v)
                 except Exception:  # noqa: BLE001 - the record is best effort
                     err = None
             if err is None:
@@ -245,10 +283,10 @@ class TasksMixin:
         self.task_events.finished(spec.task_id, error=error)
         ser = serialization.serialize(error, is_error=True)
         v = Value(True, bytes(ser.meta), [bytes(b) for b in ser.buffers], size=ser.total_bytes)
-        self._set_returns(spec, [v] * (1 if spec.num_returns == "streaming"
-                                       else spec.num_returns))
+        self.set_returns(spec, [v] * (1 if spec.num_returns == "streaming"
+                                      else spec.num_returns))
 
-    def _set_returns(self, spec: TaskSpec, values: list) -> None:
+    def set_returns(self, spec: TaskSpec, values: list) -> None:
         if spec.num_returns == "streaming":  # the error ends the stream as its next item
             gen = self.generators.pop(spec.task_id, None)
             if isinstance(gen, DynamicCollector):  # num_returns="dynamic": its ref fails
@@ -257,7 +295,7 @@ class TasksMixin:
                 index = max(gen._refs, default=gen._next - 1) + 1
                 rid = IdSource.return_id(spec.task_id, index)
                 self.refs.new_owned(rid, spec.task_id)
-                ref = self.make_ref(rid)
+                ref = self.rt.make_ref(rid)
                 self._set_one(rid, values[0], None)
                 gen._add(index, ref)
                 gen._finish(index)
@@ -266,15 +304,6 @@ class TasksMixin:
         for oid, v in zip(spec.return_ids, values, strict=True):
             self._set_one(oid, v, None)
         self.release_hold(spec)
-
-    def _set_one(self, oid: bytes, v: Value, contains) -> None:
-        waiters = self.refs.set_value(oid, v, contains)
-        if waiters is None:
-            if v.path is not None:  # nobody wants it any more
-                self.free_on_node(v.node_id, [v.path])
-            return
-        for w in waiters:
-            w(v)
 
     def cancel(self, task_id: bytes, owner: str, force: bool, recursive: bool) -> None:
         """``cancel()`` from a user thread: here if we own the task, else by its owner."""
@@ -286,7 +315,7 @@ class TasksMixin:
 
         def run():
             try:
-                fut.set_result(self._cancel(task_id, force, recursive))
+                fut.set_result(self.cancel_local(task_id, force, recursive))
             except BaseException as e:  # noqa: BLE001 - raised in the caller
                 fut.set_exception(e)
 
@@ -297,7 +326,7 @@ class TasksMixin:
     async def _cancel_remote(self, owner: str, task_id: bytes, force: bool,
                              recursive: bool) -> None:
         try:
-            (await self.peer(owner)).send("cancel_owned_task", {
+            (await self.rt.peer(owner)).send("cancel_owned_task", {
                 "task_id": task_id, "force": force, "recursive": recursive})
         except (ConnectionLost, OSError, RemoteError):
             pass  # the owner is gone, and its task with it
@@ -310,11 +339,11 @@ class TasksMixin:
         for ks in self.submitter.keys.values():
             ids.update(spec.task_id for spec in ks.tasks)
         for tid in ids:
-            self._cancel(tid, force, True)
+            self.cancel_local(tid, force, True)
         for tid in self.actor_submitter.unfinished():
-            self._cancel(tid, False, True)
+            self.cancel_local(tid, False, True)
 
-    def _cancel(self, task_id: bytes, force: bool, recursive: bool = True) -> str | None:
+    def cancel_local(self, task_id: bytes, force: bool, recursive: bool = True) -> str | None:
         """On the loop: cancel a task or actor call of ours. Returns ``"actor"`` when
         ``force`` is asked of an actor call (refused), else None."""
         spec = self.submitter.cancel_queued(task_id)

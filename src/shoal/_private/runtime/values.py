@@ -1,9 +1,9 @@
 """The object side of the core runtime: storing values, reading them, get, put, wait.
 
-A mixin of :class:`core.CoreRuntime`, kept apart because it is large and self-contained:
-it turns serialized values into inline bytes or shared-memory segments (reserving room on
-the node first), maps segments back zero-copy (pulling them from other nodes, restoring
-spilled ones, pinning while mapped), and waits for objects owned here or elsewhere.
+A part of :class:`core.CoreRuntime` (``rt.values``): it turns serialized values into inline
+bytes or shared-memory segments (reserving room on the node first), maps segments back
+zero-copy (pulling them from other nodes, restoring spilled ones, pinning while mapped), and
+waits for objects owned here or elsewhere.
 """
 
 from __future__ import annotations
@@ -27,7 +27,28 @@ from .ownership import READY, Value
 BLOCK_NOTICE_S = 0.002
 
 
-class ValuesMixin:
+class Values:
+    """Objects' values: written, read, waited for. The runtime calls its ``get``, ``put``,
+    ``wait``... (bound as its own at construction)."""
+
+    def __init__(self, rt, refs, lineage):
+        # The runtime, for what it owns and what changes after construction: its connections
+        # (node_conn, head_conn: made by start), node_id (a driver learns it at init),
+        # shutting_down, _saw_foreign_refs; and its call(), node_send(), peer(), make_ref(),
+        # free_on_node(), register_borrows().
+        self.rt = rt
+        self.refs = refs  # the runtime's ownership.RefTable
+        self.lineage = lineage  # lineage.Lineage: is a copy lost, and remaking it
+        # The runtime's, fixed for its life (read here without going through it):
+        self.ids = rt.ids
+        self.loop = rt.loop
+        self.mode = rt.mode
+        self.address = rt.address
+        self.worker_id = rt.worker_id
+        self.session_tag = rt.session_tag
+        self.max_inline = config.max_inline_bytes  # larger values go to a shm segment
+        self.borrowed_cache: dict[bytes, Value] = {}  # values fetched for borrowed refs
+
     # -- values ---------------------------------------------------------------------------
     def store_value(self, ser: serialization.Serialized, oid: bytes, owner_id: bytes,
                     replace: bool = False) -> Value:
@@ -45,19 +66,19 @@ class ValuesMixin:
                                               replace=replace)
         except BaseException:
             if reserved:
-                self.loop.call_soon_threadsafe(self.node_send, "unreserve", {"size": size})
+                self.loop.call_soon_threadsafe(self.rt.node_send, "unreserve", {"size": size})
             raise
         self.loop.call_soon_threadsafe(
-            self.node_send, "seal", {"path": path, "size": size, "owner": owner_id,
+            self.rt.node_send, "seal", {"path": path, "size": size, "owner": owner_id,
                                      "reserved": reserved})
-        return Value(ser.is_error, path=path, node_id=self.node_id, size=size)
+        return Value(ser.is_error, path=path, node_id=self.rt.node_id, size=size)
 
     def _reserve(self, size: int) -> bool:
         """Wait for the node to set aside ``size`` bytes (it spills objects if it must)."""
         if _on_loop(self.loop):
             return False  # cannot block the I/O loop: write without a reservation
         try:
-            self.call(self.node_conn.request("reserve", {"size": size}))
+            self.rt.call(self.rt.node_conn.request("reserve", {"size": size}))
         except RemoteError as e:
             if e.body.get("store_full"):
                 raise exc_mod.ObjectStoreFullError(e.body.get("error", "")) from None
@@ -68,32 +89,32 @@ class ValuesMixin:
         """Deserialize a Value (zero-copy for shm segments on this node)."""
         if v.path is not None:
             path = v.path
-            if v.node_id is not None and v.node_id != self.node_id:
-                path = self.call(self._pull(v))
+            if v.node_id is not None and v.node_id != self.rt.node_id:
+                path = self.rt.call(self._pull(v))
             pinned = False
             try:
                 meta, bufs, _flags = object_store.read_segment(path, self._unpinner(path))
             except FileNotFoundError:
-                path = self.call(self._restore(v, path))  # spilled: bring it back
+                path = self.rt.call(self._restore(v, path))  # spilled: bring it back
                 pinned = True
                 meta, bufs, _flags = object_store.read_segment(path, self._unpinner(path))
             if not pinned:
-                self.loop.call_soon_threadsafe(self.node_send, "pin", {"paths": [path]})
+                self.loop.call_soon_threadsafe(self.rt.node_send, "pin", {"paths": [path]})
             return serialization.deserialize(meta, bufs)
         return serialization.deserialize(v.meta, v.bufs)
 
     def _unpinner(self, path: str):
         def unpin():
-            if not self.shutting_down:
+            if not self.rt.shutting_down:
                 try:
-                    self.loop.call_soon_threadsafe(self.node_send, "unpin", {"paths": [path]})
+                    self.loop.call_soon_threadsafe(self.rt.node_send, "unpin", {"paths": [path]})
                 except RuntimeError:
                     pass
         return unpin
 
     async def _restore(self, v: Value, path: str) -> str:
         try:
-            body, _ = await self.node_conn.request("restore", {"path": path})
+            body, _ = await self.rt.node_conn.request("restore", {"path": path})
         except RemoteError as e:
             if e.body.get("store_full"):
                 raise exc_mod.ObjectStoreFullError(e.body.get("error", "")) from None
@@ -103,7 +124,7 @@ class ValuesMixin:
     async def _pull(self, v: Value) -> str:
         """Have our node daemon fetch a segment held by another node; its local path."""
         try:
-            body, _ = await self.node_conn.request("pull_object", {
+            body, _ = await self.rt.node_conn.request("pull_object", {
                 "path": v.path, "node_id": v.node_id, "size": v.size})
         except RemoteError as e:
             raise exc_mod.ObjectLostError(os.path.basename(v.path).rsplit("-", 1)[-1]) from e
@@ -113,17 +134,17 @@ class ValuesMixin:
         """An ObjectRef that resolves to ``pg`` once all its bundles are reserved."""
         oid = self.ids.put_id()
         self.refs.new_owned(oid)
-        ref = self.make_ref(oid)
+        ref = self.rt.make_ref(oid)
 
         async def wait():
             try:
-                await self.head_conn.request("wait_pg", {"pg": pg.id.binary()})
+                await self.rt.head_conn.request("wait_pg", {"pg": pg.id.binary()})
                 ser = serialization.serialize(pg)
             except (RemoteError, ConnectionLost) as e:
                 ser = serialization.serialize(exc_mod.RaySystemError(
                     f"placement group {pg.id.hex()} will never be ready: {e}"), is_error=True)
-            self._set_one(oid, Value(ser.is_error, bytes(ser.meta), [], size=len(ser.meta)),
-                          None)
+            self.set_one(oid, Value(ser.is_error, bytes(ser.meta), [], size=len(ser.meta)),
+                         None)
 
         self.loop.call_soon_threadsafe(lambda: spawn(wait()))
         return ref
@@ -142,33 +163,44 @@ class ValuesMixin:
     def put_serialized(self, ser: serialization.Serialized) -> ObjectRef:
         oid = self.ids.put_id()
         self.refs.new_owned(oid)
-        ref = self.make_ref(oid)
+        ref = self.rt.make_ref(oid)
         self.refs.owned[oid].name = "(put)"
         v = self.store_value(ser, oid, self.worker_id)
         # The object's own references to what it contains, apart from the caller's.
-        inner = [ObjectRef(r._id, r._owner, self) for r in ser.contained]
+        inner = [ObjectRef(r._id, r._owner, self.rt) for r in ser.contained]
         self.refs.set_value(oid, v, inner)
         return ref
+
+    def set_one(self, oid: bytes, v: Value, contains) -> None:
+        """Record the value of an object we own and wake those waiting for it (a value
+        nobody wants any more is freed at once)."""
+        waiters = self.refs.set_value(oid, v, contains)
+        if waiters is None:
+            if v.path is not None:  # nobody wants it any more
+                self.rt.free_on_node(v.node_id, [v.path])
+            return
+        for w in waiters:
+            w(v)
 
     # -- get / wait -----------------------------------------------------------------------
     def _ready_value(self, ref: ObjectRef) -> Value | None:
         entry = self.refs.owned.get(ref._id)
         if entry is not None and entry.state == READY:
             return entry.value
-        return self._borrowed_cache.get(ref._id)
+        return self.borrowed_cache.get(ref._id)
 
-    async def _value_of(self, ref: ObjectRef) -> Value:
+    async def value_of(self, ref: ObjectRef) -> Value:
         oid = ref._id
         entry = self.refs.owned.get(oid)
         if ref._owner == self.address:
             if entry is None:
                 raise exc_mod.ObjectFreedError(oid.hex())
-            return await self.live_value(oid, entry)
-        cached = self._borrowed_cache.get(oid)
-        if cached is not None and not self.is_lost(cached):
+            return await self.lineage.live_value(oid, entry)
+        cached = self.borrowed_cache.get(oid)
+        if cached is not None and not self.lineage.is_lost(cached):
             return cached
         try:
-            conn = await self.peer(ref._owner)
+            conn = await self.rt.peer(ref._owner)
             body, bufs = await conn.request("get_object", {"oid": oid})
         except (ConnectionLost, OSError) as e:
             raise exc_mod.OwnerDiedError(oid.hex(), ref._owner) from e
@@ -176,19 +208,19 @@ class ValuesMixin:
             raise exc_mod.ObjectLostError(oid.hex(), ref._owner) from e
         v = Value.from_wire(body, bufs)
         if oid in self.refs.borrowed:
-            self._borrowed_cache[oid] = v
+            self.borrowed_cache[oid] = v
         return v
 
-    async def _gather_values(self, refs: list) -> list:
-        return await asyncio.gather(*(self._value_of(r) for r in refs))
+    async def gather_values(self, refs: list) -> list:
+        return await asyncio.gather(*(self.value_of(r) for r in refs))
 
     async def _gather_until_error(self, refs: list) -> list:
         """The values of ``refs``; returns early, with None for those not there yet, as
         soon as one is an error (``get`` raises the first failure without waiting for the
         rest, as Ray does)."""
         if len(refs) == 1:
-            return [await self._value_of(refs[0])]
-        tasks = [asyncio.ensure_future(self._value_of(r)) for r in refs]
+            return [await self.value_of(refs[0])]
+        tasks = [asyncio.ensure_future(self.value_of(r)) for r in refs]
         try:
             pending = set(tasks)
             while pending:
@@ -290,24 +322,24 @@ class ValuesMixin:
             raise
         if done:
             return task.result()
-        self.node_send("worker_blocked", {})
+        self.rt.node_send("worker_blocked", {})
         try:
             return await task
         finally:
-            self.node_send("worker_unblocked", {})
+            self.rt.node_send("worker_unblocked", {})
 
     def get(self, refs: list, timeout: float | None):
         values = self.get_values(refs, timeout)
         if any(v is None for v in values):  # returned early: raise the first failure
             values = [next(v for v in values if v is not None and v.is_error)]
-        if self.dead_nodes and any(self.is_lost(v) for v in values):
+        if self.lineage.dead_nodes and any(self.lineage.is_lost(v) for v in values):
             # Copies lost with their node: let the owners remake them, then read again.
-            self._borrowed_cache = {k: v for k, v in self._borrowed_cache.items()
-                                    if not self.is_lost(v)}
-            lost = [r for r, v in zip(refs, values, strict=True) if self.is_lost(v)]
-            got = self.call(self._gather_values(lost), timeout)
+            self.borrowed_cache = {k: v for k, v in self.borrowed_cache.items()
+                                    if not self.lineage.is_lost(v)}
+            lost = [r for r, v in zip(refs, values, strict=True) if self.lineage.is_lost(v)]
+            got = self.rt.call(self.gather_values(lost), timeout)
             it = iter(got)
-            values = [next(it) if self.is_lost(v) else v for v in values]
+            values = [next(it) if self.lineage.is_lost(v) else v for v in values]
         out = []
         for v in values:
             obj = self.materialize(v)
@@ -316,8 +348,8 @@ class ValuesMixin:
                     raise obj.as_instanceof_cause()
                 raise obj
             out.append(obj)
-        if self._saw_foreign_refs:
-            self.call(self.register_borrows())
+        if self.rt._saw_foreign_refs:
+            self.rt.call(self.rt.register_borrows())
         return out
 
     def value_future(self, ref: ObjectRef) -> concurrent.futures.Future:
@@ -329,13 +361,13 @@ class ValuesMixin:
             except BaseException as e:  # noqa: BLE001 - handed to the future's owner
                 out.set_exception(e)
 
-        asyncio.run_coroutine_threadsafe(self._value_of(ref), self.loop).add_done_callback(
+        asyncio.run_coroutine_threadsafe(self.value_of(ref), self.loop).add_done_callback(
             lambda f: threading.Thread(target=done, args=(f,), daemon=True).start()
             if f.exception() is None else out.set_exception(f.exception()))
         return out
 
-    def _ready_flags(self, refs: list) -> list[bool]:
-        owned, cache = self.refs.owned, self._borrowed_cache
+    def ready_flags(self, refs: list) -> list[bool]:
+        owned, cache = self.refs.owned, self.borrowed_cache
         flags = []
         append = flags.append
         for r in refs:
@@ -345,9 +377,9 @@ class ValuesMixin:
         return flags
 
     def wait(self, refs: list, num_returns: int, timeout: float | None) -> tuple[list, list]:
-        ready_flags = self._ready_flags(refs)
+        ready_flags = self.ready_flags(refs)
         if sum(ready_flags) < num_returns and (timeout is None or timeout > 0):
-            coro = self._wait(refs, ready_flags, num_returns)
+            coro = self.wait_flags(refs, ready_flags, num_returns)
             if self.mode == "worker":
                 coro = self._blocking(coro)
             fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -355,7 +387,7 @@ class ValuesMixin:
                 ready_flags = fut.result(timeout)
             except concurrent.futures.TimeoutError:
                 fut.cancel()
-                ready_flags = self._ready_flags(refs)
+                ready_flags = self.ready_flags(refs)
         if num_returns == len(refs) and all(ready_flags):
             return list(refs), []
         ready, not_ready = [], []
@@ -363,9 +395,9 @@ class ValuesMixin:
             (ready if ok and len(ready) < num_returns else not_ready).append(r)
         return ready, not_ready
 
-    async def _wait(self, refs, flags, num_returns):
+    async def wait_flags(self, refs, flags, num_returns):
         flags = list(flags)
-        tasks = {self.loop.create_task(self._value_of(r)): i
+        tasks = {self.loop.create_task(self.value_of(r)): i
                  for i, r in enumerate(refs) if not flags[i]}
         try:
             pending = set(tasks)
