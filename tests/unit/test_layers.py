@@ -32,29 +32,8 @@ CONTRACTS = _contracts()
 # The contracts broken on main today, by imports that issue 12's other steps remove (or that
 # still need an owner: "not yet assigned"). strict: a contract that becomes kept fails here
 # until its marker is removed.
-PENDING = {
-    "private-layers":
-        "pending: _private.state.rows and _private.worker.actor_executor import shoal.actor "
-        "(which imports the runtime and launch); worker.actor_executor imports "
-        "head.actor_table",
-    "daemons-never-unpickle":
-        "pending: head.control_store imports runtime.task_events",
-    "private-imports-no-public-module":
-        "pending: _private imports shoal.exceptions, shoal.object_ref, shoal.actor, "
-        "shoal.util.annotations, shoal.dashboard and shoal (launch.local_cluster)",
-    "private-imports-not-the-root-package":
-        "pending: launch.local_cluster imports shoal for __version__",
-    "pure-state-machines-do-no-io":
-        "pending: head.actor_table imports wire.transport (split_address)",
-    "libraries-use-the-public-api":
-        "not yet assigned: shoal.runtime_env imports _private.runtime.options "
-        "(validate_runtime_env)",
-    "no-cycles":
-        "pending: cycles among shoal's children (_private, api, actor, remote_function, "
-        "util, exceptions, object_ref, dashboard, ...), in shoal.dashboard (server <-> "
-        "routes) and shoal.util (state <-> _state_logs); not yet assigned: shoal.dag "
-        "(dag_node <-> input_node, dag_node <-> format_utils)",
-}
+# Contracts known to fail on main, with why (each test is then xfail(strict=True)): none.
+PENDING: dict[str, str] = {}
 
 _STATUS = re.compile(r"^(?P<name>.+) (?P<status>KEPT|BROKEN)(?: \(\d+ ignored imports?\))?$")
 

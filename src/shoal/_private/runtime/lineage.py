@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 
-from . import errors as exc_mod
 from ..wire import serialization
+from . import errors as exc_mod
 from .ownership import PENDING, READY, Value
 
 log = logging.getLogger(__name__)
