@@ -67,7 +67,7 @@ class NodeObserver:
 
     async def list_tasks(self, kind: str = "task_events", query: dict | None = None) -> dict:
         """Every owner's task records here (``query``: only the newest that match, see
-        ``task_events.select``); or, by ``kind``, their counts (``task_counts``) or their
+        ``task_records.select``); or, by ``kind``, their counts (``task_counts``) or their
         application metrics (``app_metrics``)."""
         return {"node_id": self.node_id, "processes": await self.gather(kind, query)}
 
