@@ -44,12 +44,12 @@ from .api import (
     wait,
 )
 from .object_ref import ObjectRef
-from .surface import (  # noqa: F401 - Ray's worker modes
-    RESTORE_WORKER_MODE,
-    SCRIPT_MODE,
-    SPILL_WORKER_MODE,
-    WORKER_MODE,
-)
+
+# Ray's worker modes (here, not in .surface, so that importing shoal does not load it).
+SCRIPT_MODE = 0  # a driver, as Ray numbers the modes
+WORKER_MODE = 1  # a worker process
+SPILL_WORKER_MODE = 2
+RESTORE_WORKER_MODE = 3
 
 ObjectID = ObjectRef  # Ray's legacy name
 # The public functions that start a local cluster when none is connected, as in Ray.

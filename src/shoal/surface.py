@@ -7,11 +7,6 @@ import enum
 import logging
 from dataclasses import dataclass, field
 
-SCRIPT_MODE = 0  # a driver, as Ray numbers the modes
-WORKER_MODE = 1  # a worker process
-SPILL_WORKER_MODE = 2
-RESTORE_WORKER_MODE = 3
-
 
 class Language(enum.Enum):
     """The language of a function or actor; shoal runs Python only."""
