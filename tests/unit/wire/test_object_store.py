@@ -113,6 +113,7 @@ def test_unlink_while_a_view_is_alive_keeps_the_view_readable(seg_path):
 def test_a_file_that_is_not_a_segment_is_rejected(seg_path):
     with open(seg_path, "wb") as f:
         f.write(b"NOPE" + b"\x00" * 60)
+    os.chmod(seg_path, 0o600)  # past the owner/mode check: the magic is what is tested
     with pytest.raises(ValueError, match="not a shoal object segment"):
         object_store.read_segment(seg_path)
 

@@ -10,12 +10,20 @@ read-only. Layout::
 A reader maps the file and hands the buffers to pickle as read-only memoryviews, so a numpy
 array comes back as a view of shared memory with no copy. Unlinking a file while a view is
 mapped is safe: the memory is returned when the last view goes away.
+
+Every segment is created exclusively (``O_CREAT|O_EXCL|O_NOFOLLOW``, mode 0600): a name
+someone else planted, or a symlink, makes the create fail and is never written through. A
+reader maps only a regular file owned by its own user with no access for group or others
+(checked with ``fstat`` on the descriptor it opened with ``O_NOFOLLOW``): anything else is
+refused with :class:`UntrustedSegment` before a byte of it is unpickled.
 """
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
+import stat
 import struct
 import weakref
 
@@ -24,6 +32,65 @@ _ENTRY = struct.Struct("<QQ")
 MAGIC = b"SHL1"
 FLAG_ERROR = 1
 ALIGN = 64
+FILE_MODE = 0o600
+# One write(2)/pwrite(2) moves at most 0x7ffff000 bytes on Linux; write in pieces well below.
+_WRITE_CHUNK = 1 << 30
+_CREATE = os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class UntrustedSegment(OSError):
+    """A file at a segment's name that this user's store did not create: never mapped."""
+
+
+def create_exclusive(path: str, flags: int = _CREATE) -> int:
+    """Create ``path`` (mode 0600) and return its descriptor; never opens an existing file
+    or follows a symlink (``FileExistsError`` / ``OSError(ELOOP)`` instead)."""
+    fd = os.open(path, flags, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)  # whatever the umask
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def pwrite_all(fd: int, data, offset: int) -> None:
+    """Write all of ``data`` at ``offset``: one pwrite is capped at 0x7ffff000 bytes."""
+    view = memoryview(data).cast("B")
+    n = view.nbytes
+    done = 0
+    while done < n:
+        wrote = os.pwrite(fd, view[done : done + _WRITE_CHUNK], offset + done)
+        if wrote <= 0:
+            raise OSError(f"pwrite wrote {wrote} bytes")
+        done += wrote
+
+
+def check_trusted(fd: int, path: str) -> os.stat_result:
+    """``fstat`` of an open segment or spill file: a regular file owned by this user, mode
+    0600 or stricter. Raises :class:`UntrustedSegment` otherwise."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise UntrustedSegment(
+            f"refusing {path}: not a segment this user's object store created (owner uid "
+            f"{st.st_uid}, this user {os.geteuid()}, mode {stat.filemode(st.st_mode)})")
+    return st
+
+
+def open_trusted(path: str) -> tuple[int, os.stat_result]:
+    """Open ``path`` read-only without following a symlink, and check it (see above)."""
+    try:
+        fd = os.open(path, _OPEN)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        raise UntrustedSegment(f"refusing {path}: a symlink, not a segment") from None
+    try:
+        return fd, check_trusted(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _align(n: int) -> int:
@@ -55,19 +122,25 @@ def write_segment(path: str, meta: bytes, buffers: list, flags: int = 0,
         _ENTRY.pack(o, n) for o, n in entries
     )
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        fd = create_exclusive(path)
     except FileExistsError:
         if not replace:
             raise
-        os.unlink(path)  # left by an earlier attempt of the same task: never published
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        # Left by an earlier attempt of the same task (never published) -- but only if it is
+        # ours: a file another user planted is left alone and the create fails.
+        try:
+            old, _ = open_trusted(path)
+        except UntrustedSegment:
+            raise FileExistsError(f"{path} exists and is not this store's") from None
+        os.close(old)
+        os.unlink(path)
+        fd = create_exclusive(path)
     try:
         os.ftruncate(fd, total)
-        os.pwrite(fd, head + meta, 0)
-        for (o, n), v in zip(entries, views, strict=True):
-            written = 0
-            while written < n:
-                written += os.pwrite(fd, v[written:], o + written)
+        pwrite_all(fd, head, 0)
+        pwrite_all(fd, meta, len(head))
+        for (o, _n), v in zip(entries, views, strict=True):
+            pwrite_all(fd, v, o)
     except BaseException:
         os.close(fd)
         try:
@@ -83,10 +156,13 @@ def read_segment(path: str, on_release=None) -> tuple[memoryview, list[memoryvie
     """Map ``path`` read-only; return ``(meta, buffers, flags)`` as zero-copy views.
 
     ``on_release()`` is called once the mapping is gone (every view of it collected).
+    Raises :class:`UntrustedSegment` for a file this user's store did not create.
     """
-    fd = os.open(path, os.O_RDONLY)
+    fd, st = open_trusted(path)
     try:
-        size = os.fstat(fd).st_size
+        size = st.st_size
+        if size < _HEAD.size:
+            raise UntrustedSegment(f"{path} is too short to be a shoal object segment")
         mm = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
     finally:
         os.close(fd)
@@ -97,10 +173,14 @@ def read_segment(path: str, on_release=None) -> tuple[memoryview, list[memoryvie
     if magic != MAGIC:
         raise ValueError(f"{path} is not a shoal object segment")
     pos = _HEAD.size
+    if pos + _ENTRY.size * nbufs + meta_len > size:
+        raise ValueError(f"{path}: a corrupt shoal object segment header")
     bufs = []
     for _ in range(nbufs):
         o, n = _ENTRY.unpack_from(view, pos)
         pos += _ENTRY.size
+        if o + n > size:
+            raise ValueError(f"{path}: a corrupt shoal object segment header")
         bufs.append(view[o : o + n])
     meta = view[pos : pos + meta_len]
     return meta, bufs, flags
