@@ -4,16 +4,24 @@ The rules are in :mod:`store_state` (pure); this module moves the bytes. Spillin
 segment to ``<session>/spill/`` in a background thread and then unlinks it from tmpfs;
 restoring copies it back. Writers waiting for room are answered in order as space frees,
 within ``object_store_full_timeout_s``.
+
+Every file is created exclusively, 0600, never through a symlink (the spill directory we make
+is 0700); a restore whose name is taken by a file that is not ours goes to a fresh name. A
+copy that fails (a full disk or tmpfs) removes its partial file and leaves the object where
+it was, so an acknowledged object is never lost; the writer waiting for room is told
+``OutOfDiskError`` with the path and numbers. Stopping removes only the files this store
+created.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import glob
 import logging
 import os
-import shutil
+import stat
 from collections import deque
 
 from ..wire import segment as object_store
@@ -31,6 +39,11 @@ class NodeStore:
         self.spill_dir = config.spill_dir or os.path.join(daemon.session_dir, "spill")
         self.waiting: deque = deque()  # (size, future) of writers waiting for room
         self._moving: set = set()  # background spills and restores under way
+        self.spill_files: set[str] = set()  # spill files this store created and still has
+        self.files: dict[str, str] = {}  # path -> the file holding it, when not the path
+        self._made_spill_dir = False
+        self._disk_errors = 0  # spills that failed for want of disk space
+        self._last_disk_error = ""
 
     # -- reservations ---------------------------------------------------------------------
     async def reserve(self, size: int) -> None:
@@ -38,10 +51,16 @@ class NodeStore:
         when pinned objects alone leave no room (or room does not come in time)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + config.object_store_full_timeout_s
+        disk_errors = self._disk_errors
         while True:
             verdict, detail = self.state.reserve(size)
             if verdict == "ok":
                 return
+            if self._disk_errors != disk_errors and not self._moving:
+                if verdict == "spill":
+                    for path in detail:
+                        self.state.move_failed(path)
+                raise OutOfDisk(self._last_disk_error, size)
             if verdict == "full":
                 if not self._moving or loop.time() > deadline:
                     raise detail
@@ -83,20 +102,45 @@ class NodeStore:
                 self.d.transfer.forget_local(path)
                 self.state.moved_out(path, None)
             else:
-                os.makedirs(self.spill_dir, exist_ok=True)
-                target = os.path.join(self.spill_dir, os.path.basename(path))
-                await asyncio.get_running_loop().run_in_executor(
-                    None, shutil.copyfile, path, target)
+                self._ensure_spill_dir()
+                name = os.path.basename(path)
+                target = await asyncio.get_running_loop().run_in_executor(
+                    None, copy_exclusive, self.files.get(path, path), self.spill_dir, name)
+                self.spill_files.add(target)
                 if path not in self.state.entries:  # freed while we copied
-                    _unlink(target)
+                    self._unlink_spill(target)
                 else:
-                    object_store.unlink_segment(path)
+                    self._unlink_file(path)
                     self.state.moved_out(path, target)
         except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                self._disk_errors += 1
+                self._last_disk_error = _disk_message(self.spill_dir, e.size, err)
             log.warning("could not spill %s: %s", path, err)
             self.state.move_failed(path)
         finally:
             self._wake()
+
+    def _ensure_spill_dir(self) -> None:
+        """The spill directory: made 0700 by us (and so removed by us when empty at the
+        end), or one given by the user (shared, perhaps: we only ever add our own files)."""
+        try:
+            os.mkdir(self.spill_dir, 0o700)
+            self._made_spill_dir = True
+        except FileExistsError:
+            pass
+        st = os.lstat(self.spill_dir)
+        if not stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.ENOTDIR, f"the spill directory {self.spill_dir} is not a "
+                          "directory (a symlink?)")
+
+    def _unlink_file(self, path: str) -> None:
+        """Remove the shm file holding ``path`` (never a file someone else planted)."""
+        object_store.unlink_segment(self.files.pop(path, path))
+
+    def _unlink_spill(self, target: str) -> None:
+        self.spill_files.discard(target)
+        _unlink(target)
 
     # -- restoring ------------------------------------------------------------------------
     async def restore(self, path: str) -> str:
@@ -114,14 +158,34 @@ class NodeStore:
                 raise FileNotFoundError(path)
             return path
         spill = e.spilled
-        await asyncio.get_running_loop().run_in_executor(None, shutil.copyfile, spill, path)
+        try:
+            file = await asyncio.get_running_loop().run_in_executor(
+                None, copy_exclusive, spill, os.path.dirname(path), os.path.basename(path))
+        except BaseException as err:  # the spill file stays: the object is not lost
+            self.state.cancel_reservation(e.size)
+            self._wake()
+            if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+                raise ObjectStoreFull(self.state.capacity, self.state.stats()["pinned"],
+                                      e.size, self.state.used) from err
+            raise
+        if path not in self.state.entries:  # freed while we copied
+            object_store.unlink_segment(file)
+            self.state.cancel_reservation(e.size)
+            raise FileNotFoundError(path)
+        if file != path:
+            self.files[path] = file
         self.state.restored(path)
-        _unlink(spill)
+        self._unlink_spill(spill)
         return path
 
     def spill_path_of(self, path: str) -> str | None:
         e = self.state.entries.get(path)
         return e.spilled if e is not None else None
+
+    def file_of(self, path: str) -> str:
+        """The file that holds ``path``'s bytes in memory (a restore whose name was taken
+        by someone else's file went to a fresh name)."""
+        return self.files.get(path, path)
 
     # -- bookkeeping ----------------------------------------------------------------------
     def seal(self, path: str, size: int, owner: bytes, reserved: bool = True,
@@ -130,9 +194,9 @@ class NodeStore:
 
     def free(self, path: str) -> None:
         e = self.state.free(path)
-        object_store.unlink_segment(path)
+        self._unlink_file(path)
         if e is not None and e.spilled:
-            _unlink(e.spilled)
+            self._unlink_spill(e.spilled)
         self._wake()
 
     def owned_by(self, owner: bytes) -> list[str]:
@@ -141,15 +205,20 @@ class NodeStore:
     def sweep(self, session_tag: str) -> None:
         for path in list(self.state.entries):
             self.free(path)
-        for path in glob.glob(os.path.join(config.shm_dir, f"shoal-{session_tag}-*")):
-            object_store.unlink_segment(path)
-        if config.spill_dir:  # a directory given by the user: only this session's files
-            for path in glob.glob(os.path.join(glob.escape(self.spill_dir),
-                                               f"shoal-{glob.escape(session_tag)}-*")):
-                with contextlib.suppress(OSError):
+        # Segments of this session that were never sealed (a worker died writing): ours only.
+        for path in glob.glob(os.path.join(glob.escape(config.shm_dir),
+                                           f"shoal-{glob.escape(session_tag)}-*")):
+            with contextlib.suppress(OSError):
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
                     os.unlink(path)
-        else:
-            shutil.rmtree(self.spill_dir, ignore_errors=True)
+        # Only the spill files this store created: never the directory's other files (it
+        # may be shared with other nodes and clusters, or hold anything of the user's).
+        for path in list(self.spill_files):
+            self._unlink_spill(path)
+        if self._made_spill_dir:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.spill_dir)  # only if empty
 
     def handle(self, conn, kind: str, body, req_id: int) -> bool:
         if kind == "reserve":
@@ -173,6 +242,9 @@ class NodeStore:
     async def _answer_reserve(self, conn, body, req_id) -> None:
         try:
             await self.reserve(body["size"])
+        except OutOfDisk as e:
+            conn.reply_error(req_id, str(e), store_full=True, out_of_disk=True)
+            return
         except ObjectStoreFull as e:
             conn.reply_error(req_id, str(e), store_full=True)
             return
@@ -187,11 +259,71 @@ class NodeStore:
         except FileNotFoundError:
             conn.reply_error(req_id, f"object segment {body['path']} is gone", lost=True)
             return
+        except OutOfDisk as e:
+            conn.reply_error(req_id, str(e), store_full=True, out_of_disk=True)
+            return
         except ObjectStoreFull as e:
             conn.reply_error(req_id, str(e), store_full=True)
             return
+        except OSError as e:  # the spill file is unreadable or not ours
+            conn.reply_error(req_id, f"object segment {body['path']} could not be restored: "
+                             f"{e}", lost=True)
+            return
         self.state.pin(path)  # the reader maps it right away; it unpins when done
-        conn.reply(req_id, {"path": path})
+        conn.reply(req_id, {"path": path, "file": self.file_of(path)})
+
+
+class OutOfDisk(Exception):
+    """No room in the store, and spilling to make some failed: the spill disk is full."""
+
+    def __init__(self, detail: str, requested: int):
+        super().__init__(f"{detail} {requested} bytes were requested of a full object store.")
+
+
+def _disk_message(directory: str, size: int, err: OSError) -> str:
+    try:
+        st = os.statvfs(directory)
+        free, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+    except OSError:
+        free = total = -1
+    return (f"Out of disk: spilling a {size}-byte object to {directory} failed ({err}); "
+            f"{free} bytes free of {total}.")
+
+
+def copy_exclusive(src: str, directory: str, name: str) -> str:
+    """Copy the file ``src`` to a new file in ``directory`` (created exclusively, 0600, never
+    through a symlink), named ``name`` or, if that is taken, ``name`` with a random suffix.
+    Loops until every byte is copied; on any failure the partial copy is removed and the
+    source is untouched. Returns the new file's path."""
+    sfd, st = object_store.open_trusted(src)
+    try:
+        for attempt in range(8):
+            dst = os.path.join(directory, name if attempt == 0
+                               else f"{name}.{os.urandom(6).hex()}")
+            try:
+                dfd = object_store.create_exclusive(dst)
+            except FileExistsError:
+                continue
+            try:
+                _copy_fd(sfd, dfd, st.st_size)
+            except BaseException:
+                os.close(dfd)
+                _unlink(dst)
+                raise
+            os.close(dfd)
+            return dst
+        raise FileExistsError(errno.EEXIST, f"no free name for {name} in {directory}")
+    finally:
+        os.close(sfd)
+
+
+def _copy_fd(sfd: int, dfd: int, size: int) -> None:
+    done = 0
+    while done < size:
+        n = os.sendfile(dfd, sfd, done, min(size - done, 1 << 30))
+        if n == 0:
+            raise OSError(errno.EIO, f"short copy: {done} of {size} bytes")
+        done += n
 
 
 def _unlink(path: str) -> None:

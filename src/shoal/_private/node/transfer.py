@@ -18,7 +18,7 @@ import os
 import socket
 import struct
 
-from ..wire import transport
+from ..wire import segment, transport
 from ..wire.aio import spawn
 from ..wire.config import config
 from ..wire.transport import Connection
@@ -40,7 +40,7 @@ class ObjectTransfer:
     # -- serving ----------------------------------------------------------------------------
     def _source(self, path: str) -> str:
         """Where a segment's bytes are now: in memory, or in its spill file."""
-        return self.d.store.spill_path_of(path) or path
+        return self.d.store.spill_path_of(path) or self.d.store.file_of(path)
 
     def read_chunk(self, conn: Connection, body: dict, req_id: int) -> None:
         try:
@@ -110,9 +110,12 @@ class ObjectTransfer:
         conn = await self.d.peer(node.address)
         size = body["size"]
         await self.d.store.reserve(size)  # room for the replica, spilling if needed
-        name = os.path.basename(body["path"]).rsplit("-", 1)[-1]
-        local = os.path.join(config.shm_dir, f"shoal-{self.d.session_tag}-{name}")
-        fd = os.open(local, os.O_CREAT | os.O_TRUNC | os.O_RDWR, 0o600)
+        oid = os.path.basename(body["path"]).rsplit("-", 1)[-1]
+        try:
+            local, fd = _create_replica(self.d.session_tag, oid)
+        except BaseException:
+            self.d.store.state.cancel_reservation(size)
+            raise
         try:
             os.ftruncate(fd, size)
             if size >= BULK_MIN:
@@ -120,7 +123,7 @@ class ObjectTransfer:
             else:
                 reply, bufs = await conn.request("read_chunk", {"path": body["path"],
                                                                 "off": 0, "len": size})
-                os.pwrite(fd, bufs[0], 0)
+                segment.pwrite_all(fd, bufs[0], 0)
         except BaseException:
             os.close(fd)
             self.d.store.state.cancel_reservation(size)
@@ -150,6 +153,19 @@ class ObjectTransfer:
         for src, local in list(self.pulled.items()):
             if local == path:
                 del self.pulled[src]
+
+
+def _create_replica(session_tag: str, oid: str) -> tuple[str, int]:
+    """A new local segment for a replica, under a fresh unguessable name, created exclusively
+    (0600, never through a planted symlink or into a planted file)."""
+    for _ in range(8):
+        local = os.path.join(config.shm_dir,
+                             f"shoal-{session_tag}-{os.urandom(8).hex()}-{oid}")
+        try:
+            return local, segment.create_exclusive(local)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free segment name for a replica of {oid} in {config.shm_dir}")
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 import concurrent.futures
+import errno
 import os
 import threading
 
@@ -56,14 +57,11 @@ class Values:
         if ser.total_bytes <= self.max_inline:
             return Value(ser.is_error, bytes(ser.meta), [bytes(b) for b in ser.buffers],
                          size=ser.total_bytes)
-        path = os.path.join(config.shm_dir, f"shoal-{self.session_tag}-{oid.hex()}")
         size = object_store.segment_size(len(ser.meta),
                                          [memoryview(b).nbytes for b in ser.buffers])
         reserved = self._reserve(size)
         try:
-            size = object_store.write_segment(path, ser.meta, ser.buffers,
-                                              object_store.FLAG_ERROR if ser.is_error else 0,
-                                              replace=replace)
+            path, size = self._write_new_segment(ser, oid, size)
         except BaseException:
             if reserved:
                 self.loop.call_soon_threadsafe(self.rt.node_send, "unreserve", {"size": size})
@@ -73,6 +71,26 @@ class Values:
                                      "reserved": reserved})
         return Value(ser.is_error, path=path, node_id=self.rt.node_id, size=size)
 
+    def _write_new_segment(self, ser, oid: bytes, size: int) -> tuple[str, int]:
+        """Write the segment under a fresh name: ``shoal-<tag>-<random>-<oid>``. The random
+        part means no other user can guess (and pre-create) the name; a name that is taken
+        anyway is skipped for another."""
+        flags = object_store.FLAG_ERROR if ser.is_error else 0
+        for _ in range(8):
+            path = os.path.join(config.shm_dir, f"shoal-{self.session_tag}-"
+                                f"{os.urandom(8).hex()}-{oid.hex()}")
+            try:
+                return path, object_store.write_segment(path, ser.meta, ser.buffers, flags)
+            except FileExistsError:
+                continue
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                raise exc_mod.ObjectStoreFullError(_no_room(path, size)) from e
+        raise exc_mod.ObjectStoreFullError(
+            f"could not create a segment for object {oid.hex()} in {config.shm_dir}: every "
+            "fresh name tried was taken")
+
     def _reserve(self, size: int) -> bool:
         """Wait for the node to set aside ``size`` bytes (it spills objects if it must)."""
         if _on_loop(self.loop):
@@ -80,6 +98,8 @@ class Values:
         try:
             self.rt.call(self.rt.node_conn.request("reserve", {"size": size}))
         except RemoteError as e:
+            if e.body.get("out_of_disk"):
+                raise exc_mod.OutOfDiskError(e.body.get("error", "")) from None
             if e.body.get("store_full"):
                 raise exc_mod.ObjectStoreFullError(e.body.get("error", "")) from None
             raise
@@ -94,10 +114,12 @@ class Values:
             pinned = False
             try:
                 meta, bufs, _flags = object_store.read_segment(path, self._unpinner(path))
-            except FileNotFoundError:
-                path = self.rt.call(self._restore(v, path))  # spilled: bring it back
+            except (FileNotFoundError, object_store.UntrustedSegment):
+                # Spilled (or its name now holds a file that is not the store's): the store
+                # brings it back, and says which file holds it.
+                path, file = self.rt.call(self._restore(v, path))
                 pinned = True
-                meta, bufs, _flags = object_store.read_segment(path, self._unpinner(path))
+                meta, bufs, _flags = object_store.read_segment(file, self._unpinner(path))
             if not pinned:
                 self.loop.call_soon_threadsafe(self.rt.node_send, "pin", {"paths": [path]})
             return serialization.deserialize(meta, bufs)
@@ -116,10 +138,12 @@ class Values:
         try:
             body, _ = await self.rt.node_conn.request("restore", {"path": path})
         except RemoteError as e:
+            if e.body.get("out_of_disk"):
+                raise exc_mod.OutOfDiskError(e.body.get("error", "")) from None
             if e.body.get("store_full"):
                 raise exc_mod.ObjectStoreFullError(e.body.get("error", "")) from None
             raise exc_mod.ObjectLostError(os.path.basename(path).rsplit("-", 1)[-1]) from e
-        return body["path"]
+        return body["path"], body.get("file") or body["path"]
 
     async def _pull(self, v: Value) -> str:
         """Have our node daemon fetch a segment held by another node; its local path."""
@@ -410,6 +434,18 @@ class Values:
             for t in tasks:
                 t.cancel()
         return flags
+
+
+def _no_room(path: str, size: int) -> str:
+    try:
+        st = os.statvfs(os.path.dirname(path))
+        free, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+    except OSError:
+        free = total = -1
+    return (f"no space left in {os.path.dirname(path)} for {path}: {size} bytes needed, "
+            f"{free} bytes free of {total}. The shared memory is smaller than the object "
+            "store (or shared with other programs); give it more room or lower "
+            "object_store_memory.")
 
 
 def _on_loop(loop) -> bool:

@@ -1,0 +1,189 @@
+"""The node store's files: spill/restore modes, planted names, a full disk, stopping."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import stat
+import uuid
+
+import pytest
+
+from shoal._private.node import store as store_mod
+from shoal._private.node.store import NodeStore, OutOfDisk
+from shoal._private.wire import segment
+
+NOBODY = 65534
+
+
+class _Transfer:
+    def forget_local(self, path):
+        pass
+
+
+class _Daemon:
+    def __init__(self, session_dir):
+        self.session_dir = session_dir
+        self.transfer = _Transfer()
+
+
+@pytest.fixture
+def made(tmp_path, monkeypatch):
+    """A store of 1 MiB and a way to write sealed segments into /dev/shm."""
+    monkeypatch.setenv("SHOAL_OBJECT_STORE_FULL_TIMEOUT_S", "2")
+    paths = []
+    tag = f"unittest{uuid.uuid4().hex[:8]}"
+
+    def make(store, size=300_000):
+        path = f"/dev/shm/shoal-{tag}-{uuid.uuid4().hex}"
+        paths.append(path)
+        data = os.urandom(size - 4096)
+        store.state.reserve(segment.segment_size(4, [len(data)]))
+        n = segment.write_segment(path, b"meta", [data])
+        store.seal(path, n, b"owner")
+        return path
+
+    yield make, tag
+    for p in paths:
+        for f in (p, *[os.path.join("/dev/shm", n) for n in os.listdir("/dev/shm")
+                       if n.startswith(os.path.basename(p) + ".")]):
+            try:
+                os.unlink(f)
+            except FileNotFoundError:
+                pass
+
+
+def _as_nobody(fn) -> None:
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            fn()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+async def _spill_all(store):
+    for p in [p for p, e in store.state.entries.items() if e.in_memory]:
+        store.state.entries[p].moving = True
+        await store._move_out(p)
+
+
+def test_spill_files_are_0600_in_a_0700_dir_and_restore_is_0600(tmp_path, made):
+    make, _ = made
+    store = NodeStore(_Daemon(str(tmp_path)), 1 << 20)
+    path = make(store)
+    asyncio.run(_spill_all(store))
+    spill = store.spill_path_of(path)
+    assert stat.S_IMODE(os.stat(store.spill_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(spill).st_mode) == 0o600
+    assert asyncio.run(store.restore(path)) == path
+    assert stat.S_IMODE(os.stat(store.file_of(path)).st_mode) == 0o600
+    assert not os.path.exists(spill)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as nobody")
+def test_a_file_planted_at_a_spilled_name_is_not_read_and_restore_goes_elsewhere(
+        tmp_path, made):
+    make, _ = made
+    store = NodeStore(_Daemon(str(tmp_path)), 1 << 20)
+    path = make(store)
+    meta, bufs, _ = segment.read_segment(path)
+    want = bytes(bufs[0])
+    del meta, bufs
+    asyncio.run(_spill_all(store))
+    assert not os.path.exists(path)
+    # Another user plants a well-formed segment at the freed name.
+    _as_nobody(lambda: segment.write_segment(path, b"evil", [b"evil"]))
+    with pytest.raises(segment.UntrustedSegment):
+        segment.read_segment(path)
+    assert asyncio.run(store.restore(path)) == path
+    file = store.file_of(path)
+    assert file != path
+    _, bufs, _ = segment.read_segment(file)
+    assert bytes(bufs[0]) == want
+    store.free(path)
+    assert not os.path.exists(file)
+    assert os.stat(path).st_uid == NOBODY  # theirs, left alone
+
+
+def test_stopping_removes_only_this_stores_spill_files(tmp_path, made, monkeypatch):
+    make, tag = made
+    shared = tmp_path / "shared-spill"
+    shared.mkdir()
+    monkeypatch.setenv("SHOAL_SPILL_DIR", str(shared))
+    (shared / "notes.txt").write_text("the user's")
+    other = NodeStore(_Daemon(str(tmp_path / "b")), 1 << 20)  # another node, same session
+    ours = NodeStore(_Daemon(str(tmp_path / "a")), 1 << 20)
+    theirs_path = make(other)
+    make(ours)
+    asyncio.run(_spill_all(other))
+    asyncio.run(_spill_all(ours))
+    theirs = other.spill_path_of(theirs_path)
+    ours.sweep(tag)
+    assert sorted(os.listdir(shared)) == sorted(["notes.txt", os.path.basename(theirs)])
+    other.sweep(tag)
+    assert os.listdir(shared) == ["notes.txt"]
+
+
+def test_default_spill_dir_is_removed_only_when_empty(tmp_path, made):
+    make, tag = made
+    store = NodeStore(_Daemon(str(tmp_path)), 1 << 20)
+    make(store)
+    asyncio.run(_spill_all(store))
+    (tmp_path / "spill" / "keep").write_text("x")
+    store.sweep(tag)
+    assert os.listdir(tmp_path / "spill") == ["keep"]
+
+
+def test_a_full_spill_disk_names_the_error_removes_partials_and_loses_nothing(
+        tmp_path, made, monkeypatch):
+    make, _ = made
+    store = NodeStore(_Daemon(str(tmp_path)), 1 << 20)
+    paths = [make(store) for _ in range(3)]
+    real = store_mod._copy_fd
+
+    def full_disk(sfd, dfd, size):
+        os.write(dfd, b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(store_mod, "_copy_fd", full_disk)
+
+    async def put_more():
+        await store.reserve(600_000)
+    with pytest.raises(OutOfDisk, match="spill") as info:
+        asyncio.run(put_more())
+    assert store.spill_dir in str(info.value) and "bytes free" in str(info.value)
+    assert os.listdir(store.spill_dir) == []  # partial spill files removed
+    for p in paths:  # every acknowledged object is still in memory, readable
+        assert store.state.entries[p].in_memory and not store.state.entries[p].moving
+        segment.read_segment(p)
+    assert store.state.reserved == 0
+    monkeypatch.setattr(store_mod, "_copy_fd", real)
+    asyncio.run(put_more())  # room again once the disk has some
+
+
+def test_a_full_shm_on_restore_keeps_the_spill_file_and_the_reservation_is_released(
+        tmp_path, made, monkeypatch):
+    make, _ = made
+    store = NodeStore(_Daemon(str(tmp_path)), 1 << 20)
+    path = make(store)
+    asyncio.run(_spill_all(store))
+    spill = store.spill_path_of(path)
+
+    def full_shm(sfd, dfd, size):
+        os.write(dfd, b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(store_mod, "_copy_fd", full_shm)
+    with pytest.raises(store_mod.ObjectStoreFull):
+        asyncio.run(store.restore(path))
+    assert not os.path.exists(path) and os.path.exists(spill)
+    assert store.state.reserved == 0
+    monkeypatch.undo()
+    assert asyncio.run(store.restore(path)) == path
+    segment.read_segment(path)
