@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import glob
 import os
 
 import numpy as np
@@ -133,8 +134,11 @@ def test_wait_returns_ready_in_input_order_and_timeout():
 
 def test_object_store_files_live_in_dev_shm():
     ref = ray.put(np.ones(500_000))
-    path = f"/dev/shm/shoal-{_tag()}-{ref.hex()}"
-    assert os.path.exists(path)
+    # shoal-<tag>-<random>-<object id>: the random part keeps the name unguessable
+    found = glob.glob(f"/dev/shm/shoal-{_tag()}-*-{ref.hex()}")
+    assert len(found) == 1 and len(os.path.basename(found[0]).split("-")[-2]) == 16
+    path = found[0]
+    assert os.stat(path).st_mode & 0o777 == 0o600
     del ref
     gc.collect()
     wait_for_condition(lambda: not os.path.exists(path), timeout=10)
