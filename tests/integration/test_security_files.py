@@ -122,10 +122,12 @@ def _big(seed: int) -> bytes:
 
 @pytest.mark.skipif(os.statvfs("/dev/shm").f_bavail * os.statvfs("/dev/shm").f_frsize
                     < 6 * BIG, reason="/dev/shm too small for two >2 GiB objects")
-def test_values_past_2_gib_through_put_argument_return_and_spill():
+def test_values_past_2_gib_through_put_argument_return_and_spill(monkeypatch):
     """Values whose pickle stream passes 0x7ffff000 bytes (``bytes`` travel in the stream,
     not out of band) were written truncated. ~2.05 GiB each; two at a time in a store of
     1.5 of them, so each in turn is spilled and restored."""
+    # Spilling 2 GiB to a busy disk can take longer than the default 10 s wait for room.
+    monkeypatch.setenv("SHOAL_OBJECT_STORE_FULL_TIMEOUT_S", "300")
     ctx = ray.init(num_cpus=1, object_store_memory=int(BIG * 1.5))
     try:
         value = _big(7)
