@@ -497,8 +497,8 @@ async def connect(
         if not auth.valid_nonce(theirs) or not auth.check_proof(
                 token, "server", mine, theirs, body.get("proof")):
             conn.close()
-            raise AuthError(f"{address} did not prove it holds the cluster token: it is not "
-                            "this cluster's node (nothing was sent to it)")
+            raise AuthError(f"{address} did not prove it holds our cluster token: a wrong "
+                            "token, or not this cluster's node (nothing secret was sent)")
         conn._authenticated()
         await conn.request("auth", {"proof": auth.proof(token, "client", mine, theirs)},
                            timeout=timeout)
