@@ -97,3 +97,50 @@ def test_transfer_handlers_take_object_ids_not_paths(cluster, tmp_path):
 
     asyncio.run(main())
     assert victim.read_text() == "do not delete"
+
+
+def test_worker_logs_rotate_by_size_and_keep_their_name(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from shoal._private.node import logs, output
+
+    monkeypatch.setenv("SHOAL_LOG_MAX_BYTES", "1000")
+    monkeypatch.setenv("SHOAL_LOG_BACKUP_COUNT", "2")
+    name = tmp_path / "worker-0123abcd-42.log"
+    wp = SimpleNamespace(log_file=open(name, "ab", buffering=0))  # noqa: SIM115
+    try:
+        for i in range(100):
+            output.write_log(wp, f"line {i:04d} ".encode() * 10 + b"\n")
+    finally:
+        wp.log_file.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == [name.name, name.name + ".1", name.name + ".2"]
+    assert all(p.stat().st_size < 1000 + 200 for p in tmp_path.iterdir())
+    assert b"line 0099" in name.read_bytes()  # the newest lines are in the current file
+    assert logs._WORKER_LOG.match(name.name)  # the log readers still find it
+
+
+def test_daemon_log_is_a_rotating_handler(tmp_path, monkeypatch):
+    import logging
+    import logging.handlers
+
+    from shoal._private.launch import daemon
+
+    (tmp_path / "logs").mkdir()
+    monkeypatch.setenv("SHOAL_LOG_MAX_BYTES", "2000")
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers = []
+    monkeypatch.setattr(daemon.asyncio, "run", lambda coro: coro.close())
+    try:
+        daemon.main(["--session-dir", str(tmp_path)])
+        handlers = root.handlers[:]
+        assert any(isinstance(h, logging.handlers.RotatingFileHandler) for h in handlers)
+        for _ in range(200):
+            logging.getLogger("shoal.test").warning("x" * 100)
+        assert (tmp_path / "logs" / "node.log.1").exists()
+        assert (tmp_path / "logs" / "node.log").stat().st_size <= 2000
+    finally:
+        for h in root.handlers:
+            h.close()
+        root.handlers = saved
