@@ -253,3 +253,41 @@ def test_blocking_handshake_matches_the_server():
             with pytest.raises(AuthError):
                 await asyncio.to_thread(wrong)
     run(main())
+
+
+def _self_signed(tmp_path):
+    import shutil
+    import subprocess
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=shoal-test", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_tls_between_nodes_with_a_self_signed_certificate(tmp_path, monkeypatch):
+    cert, key = _self_signed(tmp_path)
+    monkeypatch.setenv("SHOAL_TLS_CERT", str(cert))
+    monkeypatch.setenv("SHOAL_TLS_KEY", str(key))
+
+    async def main():
+        async with tcp_server() as port:
+            conn = await transport.connect(f"127.0.0.1:{port}", TOKEN, timeout=WAIT)
+            assert conn.transport.get_extra_info("sslcontext") is not None
+            body, _ = await conn.request("ping", timeout=WAIT)
+            assert body["kind"] == "ping"
+            conn.close()
+            r, w = await raw(port)  # a plain-text client gets nothing
+            w.write(frame("hello", 1, {"nonce": auth.new_nonce()}))
+            assert await closed_by_peer(r)
+            w.close()
+
+            def pull():  # the bulk-transfer thread's client side, over TLS too
+                s = auth.client_ssl_context().wrap_socket(
+                    socket.create_connection(("127.0.0.1", port), timeout=WAIT))
+                with s:
+                    transport.handshake_blocking(s, TOKEN, {"role": "pull"})
+            await asyncio.to_thread(pull)
+    run(main())
