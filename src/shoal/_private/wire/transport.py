@@ -157,9 +157,11 @@ class Connection(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and transport.get_extra_info("sslcontext") is None:
             self._fd = sock.fileno()  # direct writes only without TLS
-        if self._server:
-            peer = transport.get_extra_info("peername")
-            self._source = peer[0] if isinstance(peer, tuple) and peer else "local"
+        peer = transport.get_extra_info("peername")
+        if self._server and isinstance(peer, tuple) and peer:
+            # Network peers only: a Unix socket (0600, in a 0700 directory) admits this user
+            # alone, whose workers may start by the hundred at once on a busy machine.
+            self._source = peer[0]
             auth.pending_for(self._loop).add(self, self._source)
             self._deadline = self._loop.call_later(
                 config.handshake_timeout_s, self.drop, "no handshake in time")
@@ -180,10 +182,9 @@ class Connection(asyncio.Protocol):
     def _authenticated(self) -> None:
         self._authed = True
         self._limit = config.max_frame_bytes
-        if self._server:
+        if self._deadline is not None:
             auth.pending_for(self._loop).discard(self, self._source)
-            if self._deadline is not None:
-                self._deadline.cancel()
+            self._deadline.cancel()
 
     def data_received(self, data):
         buf = self._buf
@@ -227,10 +228,9 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.closed = True
-        if self._server and not self._authed:
+        if self._deadline is not None and not self._authed:
             auth.pending_for(self._loop).discard(self, self._source)
-            if self._deadline is not None:
-                self._deadline.cancel()
+            self._deadline.cancel()
         err = ConnectionLost(f"connection to {self.peer.get('role', 'peer')} lost")
         for fut in list(self._pending.values()):
             if callable(fut):
