@@ -13,6 +13,7 @@ import asyncio
 import errno
 import json
 import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -259,10 +260,12 @@ def main(argv=None) -> None:
     p.add_argument("--head-address", default="",
                    help="HOST:PORT of the head to join (a non-head node)")
     args = p.parse_args(argv)
-    logging.basicConfig(
-        filename=os.path.join(args.session_dir, "logs", "head.log" if args.head else "node.log"),
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Rotated by size (node.log.1, ...): a peer that makes the daemon log cannot fill the disk.
+    handler = logging.handlers.RotatingFileHandler(
+        os.path.join(args.session_dir, "logs", "head.log" if args.head else "node.log"),
+        maxBytes=max(0, config.log_max_bytes), backupCount=max(0, config.log_backup_count))
+    logging.basicConfig(handlers=[handler], level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run(args))
     except StartError as e:

@@ -498,9 +498,8 @@ class NodeDaemon:
             self._apply(self.sched.worker_unblocked(conn.state.get("worker_id")))
         elif kind == "seal":
             self.seal(conn, body)
-        elif kind == "free":
-            for path in body["paths"]:
-                self._free(path)
+        elif kind == "free":  # by object id, through the store's record (transfer.free)
+            self.transfer.free(body)
         elif self.store.handle(conn, kind, body, req_id):
             pass
         elif kind == "stream_object":

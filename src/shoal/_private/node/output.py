@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import os
 import struct
 import termios
 
+from ..wire.config import config
 from ..wire.worker_output import MARK
 
 FLUSH_TIMEOUT_S = 2.0  # the longest a leaving driver waits for its workers' lines
@@ -79,7 +81,7 @@ class OutputReader(asyncio.Protocol):
             raw.append(line + b"\n")
             batch.append(line.decode("utf-8", "replace"))
         if raw and wp.log_file is not None:
-            wp.log_file.write(b"".join(raw))
+            write_log(wp, b"".join(raw))
         if batch:
             self._send(batch)
 
@@ -119,6 +121,28 @@ class OutputReader(asyncio.Protocol):
             else:
                 still.append((target, fut))
         self._waiters = still
+
+
+def write_log(wp, data: bytes) -> None:
+    """Append to a worker's log file, rotating it by size (``<name>.1``, ...) as
+    ``log_max_bytes`` and ``log_backup_count`` say; the current file keeps its name."""
+    f = wp.log_file
+    limit = config.log_max_bytes
+    if limit <= 0 or f.tell() == 0 or f.tell() + len(data) <= limit:
+        f.write(data)
+        return
+    name = f.name
+    f.close()
+    keep = max(0, config.log_backup_count)
+    if keep == 0:
+        os.unlink(name)
+    else:
+        for i in range(keep - 1, 0, -1):
+            if os.path.exists(f"{name}.{i}"):
+                os.replace(f"{name}.{i}", f"{name}.{i + 1}")
+        os.replace(name, f"{name}.1")
+    wp.log_file = open(name, "ab", buffering=0)  # noqa: SIM115 - lives as long as the worker
+    wp.log_file.write(data)
 
 
 def forward(daemon, wp, is_err: bool, name: str | None, lines: list[str]) -> None:

@@ -40,14 +40,28 @@ class Entry:
         return self.spilled is None
 
 
+def oid_of(path: str) -> str:
+    """The object id (hex) a segment's path names: the part after its last ``-``."""
+    return path.rsplit("-", 1)[-1]
+
+
 class StoreState:
     def __init__(self, capacity: int):
         self.capacity = int(capacity)
         self.entries: dict[str, Entry] = {}
+        # object id (hex, the last ``-`` part of a segment's name) -> its path: how peers'
+        # requests, which name objects by id only, find a segment whose name is unguessable
+        self.by_oid: dict[str, str] = {}
         self.used = 0  # bytes of segments in memory
         self.reserved = 0  # bytes promised to writers, not sealed yet
         self.spilled_bytes = 0
         self._clock = itertools.count(1)
+
+    def _forget(self, path: str) -> None:
+        del self.entries[path]
+        oid = oid_of(path)
+        if self.by_oid.get(oid) == path:
+            del self.by_oid[oid]
 
     # -- creation -------------------------------------------------------------------------
     def reserve(self, size: int) -> tuple[str, object]:
@@ -85,6 +99,7 @@ class StoreState:
             self.reserved = max(0, self.reserved - size)
         self.entries[path] = Entry(path, size, owner, replica=replica,
                                    last_use=next(self._clock))
+        self.by_oid[oid_of(path)] = path
         self.used += size
 
     # -- use ------------------------------------------------------------------------------
@@ -99,7 +114,7 @@ class StoreState:
         if e is not None and e.pins > 0:
             e.pins -= 1
             if e.freed and e.pins == 0:  # the last view of a freed object is gone
-                del self.entries[path]
+                self._forget(path)
                 self.used -= e.size
 
     def touch(self, path: str) -> None:
@@ -116,7 +131,7 @@ class StoreState:
         e.moving = False
         self.used -= e.size
         if spill_path is None:
-            del self.entries[path]
+            self._forget(path)
         else:
             e.spilled = spill_path
             self.spilled_bytes += e.size
@@ -146,7 +161,7 @@ class StoreState:
         if e.spilled is None and e.pins > 0:
             e.freed = True
             return e
-        del self.entries[path]
+        self._forget(path)
         if e.spilled is None:
             self.used -= e.size
         else:

@@ -7,6 +7,10 @@ mapping of the new local segment. No byte is copied by Python on either side.
 Small objects go as chunks in ordinary replies. The new local segment is sealed as a
 *replica*; the holder remembers which nodes took replicas, so that freeing the primary copy
 frees them too.
+
+Peers name an object by its id (hex), never by a path: the holder finds the segment in its
+store's own record, so ``read_chunk``, ``stream_object`` and ``free`` cannot reach any other
+file.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ import asyncio
 import logging
 import mmap
 import os
+import re
 import socket
-import struct
 
-from ..wire import segment, transport
+from ..wire import auth, segment, transport
 from ..wire.aio import spawn
 from ..wire.config import config
 from ..wire.transport import Connection
@@ -38,30 +42,60 @@ class ObjectTransfer:
         self.inflight: dict[str, asyncio.Future] = {}
 
     # -- serving ----------------------------------------------------------------------------
-    def _source(self, path: str) -> str:
-        """Where a segment's bytes are now: in memory, or in its spill file."""
-        return self.d.store.spill_path_of(path) or self.d.store.file_of(path)
+    def local_path(self, oid) -> str | None:
+        """This node's segment of object ``oid`` (hex) if its store holds one, else None."""
+        if not isinstance(oid, str) or not _OID.fullmatch(oid):
+            return None
+        path = self.d.store.state.by_oid.get(oid)
+        return path if path is not None and path in self.d.store.state.entries else None
+
+    def _open_range(self, conn: Connection, body, req_id: int):
+        """The open segment (or spill file) and range a request names, or None (answered)."""
+        oid = body.get("oid") if isinstance(body, dict) else None
+        path = self.local_path(oid)
+        off, n = (body.get("off"), body.get("len")) if isinstance(body, dict) else (None, None)
+        if path is None:
+            conn.reply_error(req_id, f"object {oid!r} is not held here", lost=True)
+            return None
+        if type(off) is not int or type(n) is not int or off < 0 or n < 0:
+            conn.reply_error(req_id, "bad range")
+            return None
+        try:  # where its bytes are now: in memory, or in its spill file
+            f = open(self.d.store.spill_path_of(path) or self.d.store.file_of(path), "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            conn.reply_error(req_id, f"object {oid} is gone", lost=True)
+            return None
+        return f, off, n
 
     def read_chunk(self, conn: Connection, body: dict, req_id: int) -> None:
-        try:
-            fd = os.open(self._source(body["path"]), os.O_RDONLY)
-        except FileNotFoundError:
-            conn.reply_error(req_id, f"object segment {body['path']} is gone", lost=True)
+        opened = self._open_range(conn, body, req_id)
+        if opened is None:
             return
-        try:
-            data = os.pread(fd, body["len"], body["off"])
-        finally:
-            os.close(fd)
+        f, off, n = opened
+        with f:
+            data = os.pread(f.fileno(), min(n, BULK_MIN), off)
         conn.reply(req_id, {"n": len(data)}, [data])
+
+    def free(self, body) -> None:
+        """Free the segments of the objects named (ids only; unknown ones are ignored)."""
+        if not isinstance(body, dict):
+            return
+        # Owners on this node still name their segments by path: only the id in it counts.
+        oids = [*body.get("oids", ()), *(_oid_of(p) for p in body.get("paths", ())
+                                         if isinstance(p, str))]
+        for oid in oids:
+            path = self.local_path(oid)
+            if path is not None:
+                self.d._free(path)
 
     async def stream(self, conn: Connection, body: dict, req_id: int) -> None:
         """Send a range of a segment as raw bytes after the reply, then close (bulk path)."""
-        try:
-            f = open(self._source(body["path"]), "rb")  # noqa: SIM115 - closed below
-        except FileNotFoundError:
-            conn.reply_error(req_id, f"object segment {body['path']} is gone", lost=True)
+        opened = self._open_range(conn, body, req_id)
+        if opened is None:
             conn.close()
             return
+        f, off, n = opened
+        body = {"off": off, "len": n}
         try:
             conn.reply(req_id, {"n": body["len"]})
             await asyncio.get_running_loop().sendfile(conn.transport, f, body["off"],
@@ -78,7 +112,7 @@ class ObjectTransfer:
         for node_id, replica in self.replicas.pop(path, ()):
             node = self.d.view.nodes.get(node_id)
             if node is not None and node.alive:
-                spawn(self.d.send_to_node(node.address, "free", {"paths": [replica]}))
+                spawn(self.d.send_to_node(node.address, "free", {"oids": [_oid_of(replica)]}))
 
     # -- pulling ----------------------------------------------------------------------------
     async def pull(self, body: dict) -> str:
@@ -119,10 +153,10 @@ class ObjectTransfer:
         try:
             os.ftruncate(fd, size)
             if size >= BULK_MIN:
-                await self._bulk(node.address, body["path"], size, fd)
+                await self._bulk(node.address, oid, size, fd)
             else:
-                reply, bufs = await conn.request("read_chunk", {"path": body["path"],
-                                                                "off": 0, "len": size})
+                reply, bufs = await conn.request("read_chunk", {"oid": oid, "off": 0,
+                                                                "len": size})
                 segment.pwrite_all(fd, bufs[0], 0)
         except BaseException:
             os.close(fd)
@@ -139,14 +173,14 @@ class ObjectTransfer:
                                   "replica": local})
         return local
 
-    async def _bulk(self, address: str, path: str, size: int, fd: int) -> None:
+    async def _bulk(self, address: str, oid: str, size: int, fd: int) -> None:
         streams = max(1, min(MAX_STREAMS, size // STREAM_MIN))
         step = -(-size // streams)
         step = -(-step // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
         loop = asyncio.get_running_loop()
         ranges = [(off, min(step, size - off)) for off in range(0, size, step)]
         await asyncio.gather(*(
-            loop.run_in_executor(None, _receive_range, address, self.d.token, path, off, n, fd)
+            loop.run_in_executor(None, _receive_range, address, self.d.token, oid, off, n, fd)
             for off, n in ranges))
 
     def forget_local(self, path: str) -> None:
@@ -168,27 +202,15 @@ def _create_replica(session_tag: str, oid: str) -> tuple[str, int]:
     raise FileExistsError(f"no free segment name for a replica of {oid} in {config.shm_dir}")
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        r = sock.recv_into(view[got:], n - got)
-        if r == 0:
-            raise ConnectionError("the object's holder closed the stream early")
-        got += r
-    return bytes(buf)
+
+_OID = re.compile(r"[0-9a-f]{8,128}")
 
 
-def _read_frame(sock: socket.socket):
-    flen, hlen = struct.unpack(">II", _recv_exact(sock, 8))
-    kind, req_id, body, lens = transport._unpack(_recv_exact(sock, hlen))
-    for ln in lens:
-        _recv_exact(sock, ln)
-    return kind, body
+def _oid_of(path: str) -> str:
+    return os.path.basename(path).rsplit("-", 1)[-1]
 
 
-def _receive_range(address: str, token: bytes, path: str, off: int, n: int, fd: int) -> None:
+def _receive_range(address: str, token: bytes, oid: str, off: int, n: int, fd: int) -> None:
     """Blocking (run in a thread): one stream of the bulk path, into a mapping of ``fd``."""
     kind, where = transport._route(address)
     if kind == "unix":
@@ -198,15 +220,15 @@ def _receive_range(address: str, token: bytes, path: str, off: int, n: int, fd: 
         host, _, port = where.rpartition(":")
         sock = socket.create_connection((host.strip("[]"), int(port)), timeout=30)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ctx = auth.client_ssl_context()
+        if ctx is not None:
+            sock = ctx.wrap_socket(sock)
     sock.settimeout(60)
     try:
-        sock.sendall(b"".join(transport._frame("hello", 1, {"token": token, "role": "pull"},
-                                               ())))
-        if _read_frame(sock)[0] != "r":
-            raise ConnectionError("the object's holder refused the stream")
-        sock.sendall(b"".join(transport._frame("stream_object", 2,
-                                               {"path": path, "off": off, "len": n}, ())))
-        kind, body = _read_frame(sock)
+        transport.handshake_blocking(sock, token, {"role": "pull"})
+        sock.sendall(b"".join(transport._frame("stream_object", 3,
+                                               {"oid": oid, "off": off, "len": n}, ())))
+        kind, body, _ = transport.read_frame_blocking(sock, config.max_handshake_frame_bytes)
         if kind != "r":
             raise LookupError(body.get("error", "stream refused"))
         mm = mmap.mmap(fd, n, offset=off)

@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 
-from ..wire import aio, transport
+from ..wire import aio, auth, transport
 from ..wire.aio import spawn
 from ..wire.config import config
 from ..wire.ids import IdSource
@@ -161,7 +161,7 @@ class CoreRuntime:
         if self._tcp_sock is not None:
             self.tcp_server = await self.loop.create_server(
                 lambda: transport.Connection(self._handle, self.token, server=True),
-                sock=self._tcp_sock)
+                sock=self._tcp_sock, ssl=auth.server_ssl_context())
         hello = {"role": self.mode, "address": self.address}
         self.node_conn = await connect(self.node_address, self.token, self._handle,
                                        hello=hello, timeout=config.connect_timeout_s)

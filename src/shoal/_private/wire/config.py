@@ -55,6 +55,24 @@ SETTINGS: tuple[Setting, ...] = (
             "free port, printed)"),
     Setting("dashboard_allowed_hosts", "", "extra Host names (comma-separated host:port) "
             "the dashboard answers to, e.g. behind a proxy"),
+    Setting("max_frame_bytes", 512 * 1024 * 1024, "largest frame an authenticated peer may "
+            "send; a bigger one ends the connection before it is buffered"),
+    Setting("max_handshake_frame_bytes", 8 * 1024, "largest frame accepted before a peer "
+            "has authenticated (hello and its proof are a few hundred bytes)"),
+    Setting("handshake_timeout_s", 5.0, "seconds a peer has to complete the handshake "
+            "before its connection is dropped"),
+    Setting("max_pending_connections", 256, "connections still in their handshake a "
+            "process keeps at once; past it the oldest of the busiest source is dropped"),
+    Setting("max_pending_per_source", 64, "connections in their handshake kept at once "
+            "from one source address (the oldest is dropped to make room)"),
+    Setting("tls_cert", "", "PEM certificate this process presents on TCP connections "
+            "between nodes; with tls_key, turns TLS on (every node needs the same settings)"),
+    Setting("tls_key", "", "PEM private key of tls_cert"),
+    Setting("tls_ca", "", "PEM CA bundle the peers' certificates must chain to (default: "
+            "tls_cert itself, for a self-signed cluster certificate)"),
+    Setting("log_max_bytes", 100 * 1024 * 1024, "size at which a daemon's or worker's log "
+            "file is rotated (to <name>.1, ...); 0 never rotates"),
+    Setting("log_backup_count", 3, "rotated log files kept per log"),
     Setting("dashboard_service", "shoal.dashboard.server:DashboardService", "the dashboard "
             "the head runs, as module:factory of a head service (_private/head/services.py)"),
 )

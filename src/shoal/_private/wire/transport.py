@@ -5,14 +5,15 @@ is ``[kind, req_id, body, buffer_lengths]``: payload buffers (pickled values, ob
 appended as they are, never re-encoded. ``req_id`` 0 means no reply is expected; replies use
 the kinds ``"r"`` (result) and ``"e"`` (error) with the request's id.
 
-Every connection starts with ``hello`` carrying the cluster token; until it is accepted the
-server answers nothing else, and a wrong token closes the connection with a reason.
+Every connection starts with a mutual challenge-response (``hello``, then ``auth``; see
+:mod:`.auth`): the token never crosses the wire and each end proves it holds it. Until then
+the server answers nothing else, frames are capped at a few KiB, and a peer that does not
+finish within ``handshake_timeout_s`` is dropped; a failed proof closes the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import itertools
 import logging
 import os
@@ -23,8 +24,10 @@ from typing import Any
 
 import msgpack
 
+from . import auth
 from .addresses import join_address as join_address  # re-exported: callers use transport's
 from .addresses import split_address
+from .config import config
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,10 @@ _HDR = struct.Struct(">II")
 
 def _packb(obj) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
-MAX_FRAME = 1 << 31
+
+
+class BadFrame(ValueError):
+    """Bytes that are not a shoal frame (or exceed what the connection accepts)."""
 
 
 class ConnectionLost(ConnectionError):
@@ -86,6 +92,36 @@ def _unpack(b):
     return msgpack.unpackb(b, raw=False, use_list=True, strict_map_key=False)
 
 
+def check_prefix(flen: int, hlen: int, limit: int) -> None:
+    """Refuse a frame from its first 8 bytes, before any of it is buffered."""
+    if flen > limit:
+        raise BadFrame(f"frame of {flen} bytes exceeds the limit of {limit}")
+    if hlen + 4 > flen:
+        raise BadFrame("header longer than its frame")
+
+
+def decode_header(flen: int, header: bytes) -> tuple:
+    """``(kind, req_id, body, lens)`` of a frame's header, checked against its length."""
+    try:
+        h = _unpack(header)
+    except Exception as e:  # msgpack raises several types for malformed input
+        raise BadFrame(f"undecodable header ({type(e).__name__})") from None
+    if type(h) is not list or len(h) != 4:
+        raise BadFrame("header is not [kind, req_id, body, buffer_lengths]")
+    kind, req_id, body, lens = h
+    if type(kind) is not str or type(req_id) is not int or req_id < 0 \
+            or type(lens) is not list:
+        raise BadFrame("malformed header fields")
+    total = 4 + len(header)
+    for ln in lens:
+        if type(ln) is not int or ln < 0:
+            raise BadFrame("malformed buffer length")
+        total += ln
+    if total != flen:
+        raise BadFrame("buffer lengths do not add up to the frame's length")
+    return kind, req_id, body, lens
+
+
 class Connection(asyncio.Protocol):
     """One side of a framed connection; both sides may send requests."""
 
@@ -93,7 +129,12 @@ class Connection(asyncio.Protocol):
         self._handler = handler
         self._token = token
         self._server = server
-        self._authed = not server
+        # A client is authenticated once the server has proved it holds the token (connect).
+        self._authed = False
+        self._nonces: tuple[bytes, bytes] | None = None  # server: (client's, ours) after hello
+        self._limit = config.max_handshake_frame_bytes  # raised once authenticated
+        self._deadline = None
+        self._source = ""
         self._buf = bytearray()
         self._pending: dict[int, asyncio.Future] = {}
         self._ids = itertools.count(1)
@@ -114,8 +155,36 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         sock = transport.get_extra_info("socket")
-        if sock is not None:
-            self._fd = sock.fileno()
+        if sock is not None and transport.get_extra_info("sslcontext") is None:
+            self._fd = sock.fileno()  # direct writes only without TLS
+        peer = transport.get_extra_info("peername")
+        if self._server and isinstance(peer, tuple) and peer:
+            # Network peers only: a Unix socket (0600, in a 0700 directory) admits this user
+            # alone, whose workers may start by the hundred at once on a busy machine.
+            self._source = peer[0]
+            auth.pending_for(self._loop).add(self, self._source)
+            self._deadline = self._loop.call_later(
+                config.handshake_timeout_s, self.drop, "no handshake in time")
+
+    def drop(self, why: str) -> None:
+        """End a connection that has not authenticated, at once, logging why (rate-limited)."""
+        if self.closed:
+            return
+        auth.refusals.warning("dropped connection from %s: %s", self._peer_name(), why)
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _peer_name(self) -> str:
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        return str(peer or "local peer")
+
+    def _authenticated(self) -> None:
+        self._authed = True
+        self._limit = config.max_frame_bytes
+        if self._deadline is not None:
+            auth.pending_for(self._loop).discard(self, self._source)
+            self._deadline.cancel()
 
     def data_received(self, data):
         buf = self._buf
@@ -124,14 +193,15 @@ class Connection(asyncio.Protocol):
         n = len(buf)
         while n - pos >= 8:
             flen, hlen = _HDR.unpack_from(buf, pos)
-            if flen > MAX_FRAME or hlen > flen:
-                log.error("bad frame from peer; closing")
-                self.transport.close()
+            try:
+                check_prefix(flen, hlen, self._limit)
+                if n - pos < 4 + flen:
+                    break
+                hstart = pos + 8
+                kind, req_id, body, lens = decode_header(flen, bytes(buf[hstart:hstart + hlen]))
+            except BadFrame as e:
+                self._bad_frame(str(e))
                 return
-            if n - pos < 4 + flen:
-                break
-            hstart = pos + 8
-            kind, req_id, body, lens = _unpack(bytes(buf[hstart : hstart + hlen]))
             off = hstart + hlen
             bufs = []
             for ln in lens:
@@ -147,8 +217,20 @@ class Connection(asyncio.Protocol):
         if pos:
             del buf[:pos]
 
+    def _bad_frame(self, why: str) -> None:
+        self._buf = bytearray()
+        if self._authed:  # a peer that proved itself is not rate-limited: a bug, say so
+            log.error("bad frame from %s (%s); closing", self.peer.get("role", "peer"), why)
+            self.closed = True
+            self.transport.abort()
+        else:
+            self.drop(f"bad frame: {why}")
+
     def connection_lost(self, exc):
         self.closed = True
+        if self._deadline is not None and not self._authed:
+            auth.pending_for(self._loop).discard(self, self._source)
+            self._deadline.cancel()
         err = ConnectionLost(f"connection to {self.peer.get('role', 'peer')} lost")
         for fut in list(self._pending.values()):
             if callable(fut):
@@ -280,10 +362,13 @@ class Connection(asyncio.Protocol):
                 fut.set_exception(RemoteError(body))
             return
         if not self._authed:
-            self._check_hello(kind, req_id, body)
+            if self._server:
+                self._server_handshake(kind, req_id, body)
+            else:  # the server has not proved itself: it may not ask anything yet
+                self.drop(f"{kind!r} from a server before it authenticated")
             return
-        if kind == "hello":
-            self.reply(req_id, {"ok": True})
+        if kind == "hello" or kind == "auth":
+            self._refuse(req_id, "protocol error: the connection is already authenticated")
             return
         handler = self._handler
         if handler is None:
@@ -309,21 +394,32 @@ class Connection(asyncio.Protocol):
             log.exception("handler for %s failed", kind)
             self.reply_error(req_id, f"{type(e).__name__}: {e}")
 
-    def _check_hello(self, kind, req_id, body):
-        if kind != "hello" or not isinstance(body, dict):
-            self._refuse(req_id, "authentication required: the first message must be hello")
+    def _server_handshake(self, kind, req_id, body):
+        if self._nonces is None:
+            if kind != "hello" or not isinstance(body, dict):
+                self._refuse(req_id, "authentication required: the first message must be hello")
+            elif "token" in body:
+                self._refuse(req_id, "authentication failed: the peer sent its token "
+                             "(an older shoal); it is refused and was not looked at")
+            elif not auth.valid_nonce(body.get("nonce")):
+                self._refuse(req_id, "authentication required: hello carries no nonce")
+            else:
+                mine = auth.new_nonce()
+                self._nonces = (body["nonce"], mine)
+                self.peer = {k: v for k, v in body.items() if k != "nonce"}
+                self.reply(req_id, {"nonce": mine, "proof": auth.proof(
+                    self._token, "server", body["nonce"], mine)})
             return
-        token = body.get("token")
-        if not isinstance(token, bytes) or not hmac.compare_digest(token, self._token):
+        if kind != "auth" or not isinstance(body, dict):
+            self._refuse(req_id, "authentication required: expected auth after hello")
+        elif not auth.check_proof(self._token, "client", *self._nonces, body.get("proof")):
             self._refuse(req_id, "authentication failed: wrong cluster token")
-            return
-        self._authed = True
-        self.peer = {k: v for k, v in body.items() if k != "token"}
-        self.reply(req_id, {"ok": True})
+        else:
+            self._authenticated()
+            self.reply(req_id, {"ok": True})
 
     def _refuse(self, req_id, message):
-        peer = self.transport.get_extra_info("peername") if self.transport else None
-        log.warning("refused connection from %s: %s", peer or "local peer", message)
+        auth.refusals.warning("refused connection from %s: %s", self._peer_name(), message)
         try:
             self._write("e", req_id or 0, {"error": message, "auth": True}, ())
         finally:
@@ -351,7 +447,8 @@ async def serve_unix(path: str, handler: Handler, token: bytes):
 async def serve_tcp(host: str, port: int, handler: Handler, token: bytes):
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: Connection(handler, token, server=True), host=host, port=port, reuse_address=True
+        lambda: Connection(handler, token, server=True), host=host, port=port,
+        reuse_address=True, ssl=auth.server_ssl_context(),
     )
 
 
@@ -390,10 +487,21 @@ async def connect(
         coro = loop.create_unix_connection(factory, path=where)
     else:
         host, _, port = where.rpartition(":")
-        coro = loop.create_connection(factory, host=host.strip("[]"), port=int(port))
+        coro = loop.create_connection(factory, host=host.strip("[]"), port=int(port),
+                                      ssl=auth.client_ssl_context())
     _, conn = await asyncio.wait_for(coro, timeout)
     try:
-        await conn.request("hello", {"token": token, **(hello or {})}, timeout=timeout)
+        mine = auth.new_nonce()
+        body, _ = await conn.request("hello", {**(hello or {}), "nonce": mine}, timeout=timeout)
+        theirs = body.get("nonce") if isinstance(body, dict) else None
+        if not auth.valid_nonce(theirs) or not auth.check_proof(
+                token, "server", mine, theirs, body.get("proof")):
+            conn.close()
+            raise AuthError(f"{address} did not prove it holds our cluster token: a wrong "
+                            "token, or not this cluster's node (nothing secret was sent)")
+        conn._authenticated()
+        await conn.request("auth", {"proof": auth.proof(token, "client", mine, theirs)},
+                           timeout=timeout)
     except TimeoutError:
         conn.close()
         raise
@@ -408,3 +516,42 @@ async def connect(
         raise ConnectionError(f"{address} closed the connection during the handshake: it "
                               "does not look like a shoal node") from None
     return conn
+
+
+def _recv_exact(sock, n: int) -> bytes:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        r = sock.recv_into(view[got:], n - got)
+        if r == 0:
+            raise ConnectionError("the peer closed the connection")
+        got += r
+    return bytes(buf)
+
+
+def read_frame_blocking(sock, limit: int) -> tuple:
+    """``(kind, body, bufs)`` of the next frame on a blocking socket."""
+    flen, hlen = _HDR.unpack(_recv_exact(sock, 8))
+    check_prefix(flen, hlen, limit)
+    kind, _req_id, body, lens = decode_header(flen, _recv_exact(sock, hlen))
+    return kind, body, [_recv_exact(sock, ln) for ln in lens]
+
+
+def handshake_blocking(sock, token: bytes, hello: dict) -> None:
+    """The client's side of the handshake on a blocking socket (a bulk-transfer thread)."""
+    limit = config.max_handshake_frame_bytes
+    mine = auth.new_nonce()
+    sock.sendall(b"".join(_frame("hello", 1, {**hello, "nonce": mine}, ())))
+    kind, body, _ = read_frame_blocking(sock, limit)
+    if kind != "r" or not isinstance(body, dict):
+        raise AuthError(f"the peer refused the connection: {body}")
+    theirs = body.get("nonce")
+    if not auth.valid_nonce(theirs) or not auth.check_proof(token, "server", mine, theirs,
+                                                            body.get("proof")):
+        raise AuthError("the peer did not prove it holds the cluster token")
+    sock.sendall(b"".join(_frame("auth", 2, {"proof": auth.proof(token, "client", mine,
+                                                                 theirs)}, ())))
+    kind, body, _ = read_frame_blocking(sock, limit)
+    if kind != "r":
+        raise AuthError(f"the peer refused the connection: {body}")
