@@ -106,16 +106,30 @@ class NodeStore:
             raise FileNotFoundError(path)
         if e.spilled is None:
             return path
-        await self.reserve(e.size)
-        e = self.state.entries.get(path)
-        if e is None or e.spilled is None:
-            self.state.cancel_reservation(e.size if e else 0)
-            if e is None:
-                raise FileNotFoundError(path)
+        size = e.size
+        await self.reserve(size)
+        # From here the reservation is released on every path, error or cancellation too.
+        try:
+            e = self.state.entries.get(path)
+            if e is None or e.spilled is None:
+                self.state.cancel_reservation(size)
+                if e is None:
+                    raise FileNotFoundError(path)
+                return path
+            spill = e.spilled
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, shutil.copyfile, spill, path)
+            except BaseException:
+                _unlink(path)  # a partial copy is no segment
+                self.state.cancel_reservation(size)
+                raise
+        finally:
+            self._wake()
+        if not self.state.restored(path, size):  # freed (or restored) while we copied
+            if path not in self.state.entries:
+                object_store.unlink_segment(path)
             return path
-        spill = e.spilled
-        await asyncio.get_running_loop().run_in_executor(None, shutil.copyfile, spill, path)
-        self.state.restored(path)
         _unlink(spill)
         return path
 
@@ -186,6 +200,9 @@ class NodeStore:
             path = await self.restore(body["path"])
         except FileNotFoundError:
             conn.reply_error(req_id, f"object segment {body['path']} is gone", lost=True)
+            return
+        except OSError as e:  # the spill file could not be read back: say so, hold no room
+            conn.reply_error(req_id, f"could not restore {body['path']}: {e}", lost=True)
             return
         except ObjectStoreFull as e:
             conn.reply_error(req_id, str(e), store_full=True)
