@@ -34,6 +34,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("session_root", default_session_root(),
             "directory holding one session_* directory per cluster (this user's own: "
             "/tmp/shoal for root, /tmp/shoal-<uid> for others)"),
+    Setting("control_store_on_corrupt", "refuse", "a head whose SQLite store fails its "
+            "integrity check: 'refuse' to start, naming the file, or 'reset': keep the "
+            "damaged files aside and start a fresh store"),
     Setting("max_inline_bytes", 100 * 1024, "objects up to this size travel inline, larger go to shared memory"),
     Setting("shm_dir", "/dev/shm", "tmpfs directory where the shared-memory object store keeps its segments"),
     Setting("prestart_workers", -1, "workers started with a node daemon; -1 means one per CPU"),
