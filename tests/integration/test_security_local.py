@@ -107,3 +107,74 @@ def test_default_root_is_per_user():
         got = f.read()
     os.waitpid(pid, 0)
     assert got == "/tmp/shoal-65534"
+
+
+# -- item 17: dead actors' records are bounded and hold no spec ------------------------------
+def test_dead_actors_are_bounded_in_memory_and_sqlite(tmp_root, monkeypatch):
+    import glob
+    import sqlite3
+
+    import shoal
+    from shoal.util import state
+    from tests.conftest import wait_for_condition
+
+    monkeypatch.setenv("SHOAL_SESSION_ROOT", tmp_root)
+    monkeypatch.setenv("SHOAL_DEAD_ACTORS_MAX", "5")
+    shoal.init(num_cpus=2)
+    try:
+        big = b"x" * (1 << 20)
+
+        @shoal.remote
+        class Holder:
+            data = big  # 1 MiB of class bytes in every creation spec
+
+            def ping(self):
+                return len(self.data)
+
+        for _ in range(12):
+            h = Holder.remote()
+            assert shoal.get(h.ping.remote()) == 1 << 20
+            shoal.kill(h)
+        keep = Holder.remote()
+        assert shoal.get(keep.ping.remote()) == 1 << 20
+
+        def dead() -> list:
+            return [a for a in state.list_actors() if a["state"] == "DEAD"]
+
+        wait_for_condition(lambda: len(dead()) == 5, timeout=30, msg="(5 dead kept)")
+        db = glob.glob(os.path.join(tmp_root, "session_*", "control_store.sqlite3"))[0]
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            rows = con.execute("SELECT length(data) FROM actors").fetchall()
+        finally:
+            con.close()
+        assert len(rows) == 6  # five dead and the live one
+        assert sorted(n for (n,) in rows)[:5][-1] < 64 * 1024  # the dead hold no spec
+    finally:
+        shoal.shutdown()
+
+
+# -- item 18: bad query values answer 400, never 500 -------------------------------------------
+def test_bad_dashboard_queries_answer_400(tmp_root, monkeypatch):
+    import json
+    import urllib.error
+    import urllib.request
+
+    import shoal
+
+    monkeypatch.setenv("SHOAL_SESSION_ROOT", tmp_root)
+    ctx = shoal.init(num_cpus=1, dashboard_port=0)
+    try:
+        node = shoal.get_runtime_context().get_node_id()
+        for path in ("/api/v0/tasks?limit=abc", "/api/v0/actors?limit=1e3",
+                     "/api/tasks?limit=abc",
+                     f"/api/logs/read?node_id={node}&worker_id={'ab' * 2000}",
+                     f"/api/logs/read?node_id={'cd' * 2000}"):
+            req = urllib.request.Request("http://" + ctx.dashboard_url + path)
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(req, timeout=30)
+            body = e.value.read()
+            assert e.value.code == 400, (path, e.value.code, body[:300])
+            assert b"limit must be an integer" in body or b"_id must be" in body, body[:300]
+    finally:
+        shoal.shutdown()

@@ -161,6 +161,9 @@ class HeadStore:
     def put_actor(self, actor_id: bytes, data: dict) -> None:
         self.db.execute("INSERT OR REPLACE INTO actors VALUES (?, ?)", (actor_id, _pack(data)))
 
+    def del_actor(self, actor_id: bytes) -> None:
+        self.db.execute("DELETE FROM actors WHERE id = ?", (actor_id,))
+
     def put_pg(self, pg_id: bytes, data: dict) -> None:
         self.db.execute("INSERT OR REPLACE INTO pgs VALUES (?, ?)", (pg_id, _pack(data)))
 

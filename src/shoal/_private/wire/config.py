@@ -37,6 +37,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("control_store_on_corrupt", "refuse", "a head whose SQLite store fails its "
             "integrity check: 'refuse' to start, naming the file, or 'reset': keep the "
             "damaged files aside and start a fresh store"),
+    Setting("dead_actors_max", 10000, "dead actors whose records the head keeps for the "
+            "state API, oldest dropped first (Ray's maximum_gcs_destroyed_actor_cached_count)"),
     Setting("max_inline_bytes", 100 * 1024, "objects up to this size travel inline, larger go to shared memory"),
     Setting("shm_dir", "/dev/shm", "tmpfs directory where the shared-memory object store keeps its segments"),
     Setting("prestart_workers", -1, "workers started with a node daemon; -1 means one per CPU"),
