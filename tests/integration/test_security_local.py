@@ -156,7 +156,6 @@ def test_dead_actors_are_bounded_in_memory_and_sqlite(tmp_root, monkeypatch):
 
 # -- item 18: bad query values answer 400, never 500 -------------------------------------------
 def test_bad_dashboard_queries_answer_400(tmp_root, monkeypatch):
-    import json
     import urllib.error
     import urllib.request
 
