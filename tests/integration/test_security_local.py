@@ -177,3 +177,39 @@ def test_bad_dashboard_queries_answer_400(tmp_root, monkeypatch):
             assert b"limit must be an integer" in body or b"_id must be" in body, body[:300]
     finally:
         shoal.shutdown()
+
+
+# -- item 18: a task's setsid child does not outlive its worker or shutdown() -------------------
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_setsid_children_of_tasks_die_with_the_cluster(tmp_root, monkeypatch):
+    import shoal
+    from tests.conftest import wait_for_condition
+
+    monkeypatch.setenv("SHOAL_SESSION_ROOT", tmp_root)
+    shoal.init(num_cpus=1)
+    try:
+        @shoal.remote
+        def fork_away(exit_worker: bool):
+            p = subprocess.Popen(["sleep", "300"], start_new_session=True,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if exit_worker:  # the worker dies; the child is orphaned
+                import threading
+
+                threading.Timer(0.2, os._exit, (0,)).start()
+            return p.pid
+
+        orphaned = shoal.get(fork_away.options(max_retries=0).remote(True))
+        wait_for_condition(lambda: _gone(orphaned), timeout=20, msg="(child of a dead worker)")
+        survivor = shoal.get(fork_away.remote(False))
+        assert not _gone(survivor)
+    finally:
+        shoal.shutdown()
+    wait_for_condition(lambda: _gone(survivor), timeout=20, msg="(child after shutdown)")
