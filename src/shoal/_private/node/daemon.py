@@ -18,9 +18,8 @@ from ..wire.aio import spawn
 from ..wire.config import config
 from ..wire.resources import NodeResources, ResourceSet
 from ..wire.transport import Connection, ConnectionLost, RemoteError, connect
-from . import cluster_policy, memory_monitor, placement, scheduler
+from . import cluster_policy, memory_monitor, placement, proctree, scheduler
 from . import output as node_output
-from . import proctree
 from .observe import NodeObserver
 from .store import NodeStore
 from .transfer import ObjectTransfer
