@@ -38,9 +38,11 @@ class Cli:
                     if k not in ("SHOAL_TOKEN", "SHOAL_ADDRESS", "RAY_ADDRESS")}
         self.env["SHOAL_SESSION_ROOT"] = root
 
-    def run(self, *args: str, timeout: float = 60, env: dict | None = None):
+    def run(self, *args: str, timeout: float = 60, env: dict | None = None,
+            input: str | None = None):
         return subprocess.run([sys.executable, "-m", "shoal.cli", *args], capture_output=True,
-                              text=True, timeout=timeout, env={**self.env, **(env or {})})
+                              text=True, timeout=timeout, env={**self.env, **(env or {})},
+                              input=input)
 
     def python(self, code: str, timeout: float = 60):
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -50,7 +50,10 @@ def _nodes_json(cli, *extra: str) -> list[dict]:
 # -- start --head --------------------------------------------------------------------------
 def test_start_head_prints_join_command(cli, head):
     out = head["out"]
-    assert f"shoal start --address='127.0.0.1:{head['port']}' --token='{head['token']}'" in out
+    token_file = os.path.join(head["session"], "token")
+    assert (f"shoal start --address='127.0.0.1:{head['port']}' --token-file='{token_file}'"
+            in out)
+    assert head["token"] not in out  # the join command names the file, never the token
     assert "SHOAL_TOKEN" in out
     assert "import shoal; shoal.init()" in out  # no address: the current cluster
     assert "shoal stop" in out and "127.0.0.1" in out
@@ -101,6 +104,32 @@ def test_node_joins_and_status_shows_two_nodes(cli, head):
     status = cli.run("status").stdout
     assert f"node_{node_id}" in status and "(head)" in status
     assert "0.0/2.0 CPU" in status and "object_store_memory" in status
+
+
+def test_printed_join_command_works_and_no_argv_holds_the_token(cli, head):
+    import re
+    import shlex
+
+    line = re.search(r"shoal start --address=\S+ --token-file=\S+", head["out"]).group(0)
+    r = cli.run(*shlex.split(line)[1:], "--num-cpus", "1")
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in r.stderr
+    r = cli.run("start", "--address", head["address"], "--num-cpus", "1", "--token-file", "-",
+                input=head["token"] + "\n")
+    assert r.returncode == 0, r.stderr
+    wait_for_condition(lambda: _active_nodes(cli) == 3, timeout=20, msg="(status: 3 nodes)")
+    procs = cli.processes()
+    assert any("worker_main" in cmdline(p) for p in procs)  # daemons and their workers
+    for p in procs:
+        with open(f"/proc/{p.pid}/cmdline", "rb") as f:
+            assert head["token"].encode() not in f.read(), cmdline(p)
+
+
+def test_token_in_argv_still_works_with_a_warning(cli, head):
+    r = _join(cli, head, "--token", head["token"])
+    assert r.returncode == 0, r.stderr
+    assert "Warning" in r.stderr and "--token-file" in r.stderr
+    assert "Warning" not in _join(cli, head, env={"SHOAL_TOKEN": head["token"]}).stderr
 
 
 def test_join_token_from_env_or_local_head(cli, head):
@@ -166,8 +195,8 @@ class _NotAHead:
 def test_port_of_another_service_is_not_reported_as_wrong_token(cli):
     other = _NotAHead(silent=False)
     try:
-        r = cli.run("start", "--address", f"127.0.0.1:{other.port}", "--token", "0" * 64,
-                    "--num-cpus", "1")
+        r = cli.run("start", "--address", f"127.0.0.1:{other.port}", "--num-cpus", "1",
+                    env={"SHOAL_TOKEN": "0" * 64})  # no --token: its argv warning names it
     finally:
         other.close()
     assert r.returncode == 1

@@ -1,7 +1,7 @@
 """The seeds' cluster walkthrough (document 003), end to end with the CLI.
 
 ``shoal start --head``; a second node joined with ``shoal start --address=...`` and the
-printed token; a driver with ``init(address="auto")`` that runs the document's program:
+printed token file; a driver with ``init(address="auto")`` that runs the document's program:
 10,000 tiny tasks reporting where they ran, both nodes taking a share. ``shoal stop``
 then leaves no process and no shared memory behind. The document reports IP addresses;
 both nodes here share one IP, so the tasks report their node id as well.
@@ -47,9 +47,9 @@ def test_seed_cluster_walkthrough(cli):  # noqa: F811 - pytest fixture
     port = _free_port()
     r = cli.run("start", "--head", "--port", str(port), "--num-cpus", "1")
     assert r.returncode == 0, r.stderr
-    join = re.search(r"shoal start --address='([^']+)' --token='([0-9a-f]+)'", r.stdout)
+    join = re.search(r"shoal start --address='([^']+)' --token-file='([^']+)'", r.stdout)
     assert join, r.stdout
-    r2 = cli.run("start", f"--address={join.group(1)}", f"--token={join.group(2)}",
+    r2 = cli.run("start", f"--address={join.group(1)}", f"--token-file={join.group(2)}",
                  "--num-cpus", "1")
     assert r2.returncode == 0, r2.stderr
     out = cli.python(DRIVER, timeout=300)

@@ -20,7 +20,7 @@ import click
 
 from .._private.launch import local_cluster
 from .._private.launch.local_cluster import _read_ready, find_session_for_head
-from .._private.wire.config import config
+from .._private.wire.config import config, default_session_root
 from .._private.wire.session import Session
 from ..util import state
 
@@ -32,7 +32,11 @@ DEFAULT_PORT = 6379
 @click.option("--address", default=None, metavar="HOST:PORT",
               help="Join the cluster whose head listens at HOST:PORT.")
 @click.option("--token", envvar=state.TOKEN_ENV, default=None,
-              help="The cluster token printed by `shoal start --head` (or set SHOAL_TOKEN).")
+              help="The cluster token (better: SHOAL_TOKEN or --token-file, since any local "
+                   "user can read a command line).")
+@click.option("--token-file", default=None, metavar="PATH",
+              help="Read the cluster token from this file (the head's <session>/token), or "
+                   "from standard input if PATH is '-'.")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help=f"Head: the port nodes join (default {DEFAULT_PORT}). "
                    "Other nodes: the port this node listens on (default: any free port).")
@@ -90,7 +94,7 @@ DEFAULT_PORT = 6379
               help="Accepted for Ray's scripts; ignored: the output is plain text.")
 @click.option("--log-color", type=click.Choice(["auto", "false", "true"]), default=None,
               help="Accepted for Ray's scripts; ignored: the output has no colours.")
-def start(head, address, token, port, node_ip_address, num_cpus, num_gpus, resources, memory,
+def start(head, address, token, token_file, port, node_ip_address, num_cpus, num_gpus, resources, memory,
           object_store_memory, dashboard_host, dashboard_port, include_dashboard, session_dir,
           block, temp_dir, object_spilling_directory, plasma_directory, **ignored):
     """Start shoal on this machine: a new cluster's head, or a node joining a cluster.
@@ -117,10 +121,10 @@ def start(head, address, token, port, node_ip_address, num_cpus, num_gpus, resou
             _refuse_running_head(ip, port)
         proc, sess, info = _start_head(ip, port, node_args, dashboard, session_dir)
         _record_current(sess, info)
-        _print_head_started(info, sess.read_token().decode())
+        _print_head_started(info, os.path.join(sess.path, "token"))
     else:
         host, head_port = _split_address(address)
-        token = token or _local_head_token(address)
+        token = _given_token(token, token_file) or _local_head_token(address)
         ip = node_ip_address or _route_ip(host, head_port)
         proc, sess, info = _join(address, token, ip, port or 0, node_args)
         _print_node_joined(info, address)
@@ -218,14 +222,39 @@ def _split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _given_token(token: str | None, token_file: str | None) -> str | None:
+    """The token from --token-file (a file, or '-' for stdin), SHOAL_TOKEN or --token; a
+    token on the command line works but warns: /proc/<pid>/cmdline is world-readable."""
+    if token_file is not None:
+        try:
+            if token_file == "-":
+                token = sys.stdin.readline()
+            else:
+                with open(token_file) as f:
+                    token = f.read()
+        except OSError as e:
+            raise click.BadParameter(f"cannot read {token_file}: {e.strerror}",
+                                     param_hint="--token-file") from None
+        token = token.strip()
+        if not token:
+            raise click.BadParameter(f"{token_file} holds no token", param_hint="--token-file")
+        return token
+    ctx = click.get_current_context()
+    if token and ctx.get_parameter_source("token") == click.core.ParameterSource.COMMANDLINE:
+        click.echo("Warning: --token puts the cluster token in this command's argv, which "
+                   "every local user can read; use --token-file or SHOAL_TOKEN instead.",
+                   err=True)
+    return token
+
+
 def _local_head_token(address: str) -> str:
     """The token of a head running on this machine at ``address``, for joining it."""
     sess = find_session_for_head(address)  # the head's own session comes first
     if sess is not None and (state.read_address(sess.path) or {}).get("is_head"):
         return sess.read_token().decode()
     raise click.ClickException(
-        f"A cluster token is needed to join {address}: pass --token (or set SHOAL_TOKEN) "
-        "with the token that `shoal start --head` printed.")
+        f"A cluster token is needed to join {address}: pass --token-file with a copy of "
+        "the head's token file (or set SHOAL_TOKEN) that `shoal start --head` named.")
 
 
 def _route_ip(host: str, port: int) -> str:
@@ -352,23 +381,26 @@ def _raise_interrupt(_sig, _frame):
 
 
 # -- messages ----------------------------------------------------------------------------
-def _print_head_started(info: dict, token: str) -> None:
+def _print_head_started(info: dict, token_path: str) -> None:
     address = info["head_address"]
     click.echo(f"Local node IP: {info['node_ip']}\n")
     click.echo("--------------------")
     click.echo("shoal runtime started.")
     click.echo("--------------------\n")
     click.echo("Next steps")
-    click.echo("  To add another node to this shoal cluster, run")
-    click.echo(f"    shoal start --address='{address}' --token='{token}'")
-    click.echo("  (the token may instead be given in the environment variable "
-               f"{state.TOKEN_ENV})\n")
+    click.echo("  To add another node to this shoal cluster, copy the token file")
+    click.echo(f"    {token_path}")
+    click.echo("  to that node (readable only by you, mode 0600), and run")
+    click.echo(f"    shoal start --address='{address}' --token-file='{token_path}'")
+    click.echo("  (--token-file=- reads the token from standard input; it may instead be "
+               f"given in the environment variable {state.TOKEN_ENV}. Never pass it in a "
+               "command line: every local user can read those.)\n")
     if info.get("webui_url"):
-        click.echo("  The dashboard (the cluster token is also its password):")
+        click.echo("  The dashboard (the cluster token, in that file, is also its password):")
         click.echo(f"    {info['webui_url']}\n")
     click.echo("  To connect to this shoal cluster from Python on this machine:")
     click.echo("    import shoal; shoal.init()")
-    if os.environ.get("SHOAL_SESSION_ROOT") and config.session_root != "/tmp/shoal":
+    if os.environ.get("SHOAL_SESSION_ROOT") and config.session_root != default_session_root():
         click.echo(f"  with SHOAL_SESSION_ROOT={config.session_root} in its environment")
     click.echo("")
     click.echo("  To terminate the shoal runtime, run")

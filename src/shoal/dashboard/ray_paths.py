@@ -64,7 +64,11 @@ def add_routes(router, data, json_response) -> None:
             raise web.HTTPNotFound()
         q = request.query
         try:
-            limit = int(q.get("limit", "100"))
+            raw = q.get("limit", "100")
+            try:
+                limit = int(raw)
+            except ValueError:
+                raise ValueError(f"limit must be an integer, got {raw!r}") from None
             if limit > MAX_LIMIT:
                 raise ValueError(f"Given limit {limit} exceeds the supported limit "
                                  f"{MAX_LIMIT}. Use a lower limit.")

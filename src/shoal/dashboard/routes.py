@@ -241,8 +241,14 @@ def _static(name: str) -> web.Response:
     return web.Response(body=body, content_type=_TYPES[os.path.splitext(name)[1]])
 
 
+MAX_ID_HEX = 64  # the longest id shoal makes is 28 bytes; leave room, refuse the absurd
+
+
 def _hex_id(value: str, what: str) -> str:
     v = (value or "").lower()
+    if len(v) > MAX_ID_HEX:
+        raise BadRequest(f"{what} must be an id of at most {MAX_ID_HEX} hexadecimal digits, "
+                         f"got {len(v)} characters")
     if not _HEX.match(v) or len(v) % 2:
         raise BadRequest(f"{what} must be an id in hexadecimal, got {value!r}")
     return v

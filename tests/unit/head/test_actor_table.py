@@ -117,3 +117,35 @@ def test_creation_failure_is_init_failed():
     assert e.state == at.DEAD and e.init_failed
     assert e.death_cause == ("The actor died because of an error raised in its creation "
                              "task, ray::Cls.__init__() ... ValueError: bad")
+
+
+# -- dead actors' records (issue 13 item 17) -------------------------------------------------
+def _with_class(table: at.ActorTable, aid: bytes, cls: bytes, name: str | None = None):
+    e = table.register(at.ActorEntry(aid, "Cls", name, "ns", False, b"owner", "unix:/o", 1, 0))
+    table.set_spec(aid, {"cls": 0, "args": []}, [bytearray(cls)])
+    return e
+
+
+def test_dead_actors_drop_their_spec_and_are_bounded():
+    t = at.ActorTable(max_dead=3)
+    entries = [_with_class(t, bytes([i]), b"C" * 1000, name=f"n{i}") for i in range(5)]
+    for e in entries:
+        t.kill(e.actor_id)
+        assert e.spec is None and e.spec_bufs == []
+    assert list(t.actors) == [b"\x02", b"\x03", b"\x04"]  # the three most recent deaths
+    assert t.take_evicted() == [b"\x00", b"\x01"] and t.take_evicted() == []
+    assert ("ns", "n0") not in t.names
+    assert all(t.actors[a].state == at.DEAD for a in t.actors)
+    assert t._classes == {}  # no spec holds the class bytes any more
+
+
+def test_identical_class_bytes_are_shared():
+    t = at.ActorTable()
+    a, b = _with_class(t, b"a", b"K" * 100), _with_class(t, b"b", b"K" * 100)
+    assert a.spec_bufs[0] is b.spec_bufs[0]
+    c = _with_class(t, b"c", b"L" * 100)
+    assert c.spec_bufs[0] is not a.spec_bufs[0] and len(t._classes) == 2
+    t.kill(b"a")
+    assert len(t._classes) == 2  # b still uses it
+    t.kill(b"b")
+    assert len(t._classes) == 1

@@ -72,8 +72,10 @@ def test_spill_restore_and_free_keep_the_books():
     s.seal("new", 40, b"o")
     e = s.free("p1")
     assert e.spilled == "/spill/p1" and s.spilled_bytes == 30
-    s.restored("p0")
+    assert s.reserve(30) == ("ok", None)  # a restore reserves its room first
+    assert s.restored("p0", 30)
     assert s.entries["p0"].in_memory and s.spilled_bytes == 0 and s.used == 100
+    assert s.reserved == 0
     for p in list(s.entries):
         s.free(p)
     assert s.used == 0 and s.spilled_bytes == 0 and s.stats()["num_objects"] == 0

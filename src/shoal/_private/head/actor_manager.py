@@ -25,7 +25,7 @@ class ActorManager:
     def __init__(self, token: bytes, store=None):
         self.store = store  # the control store (for the node table)
         self._orphans: set[bytes] = set()
-        self.table = at.ActorTable()
+        self.table = at.ActorTable(max_dead=config.dead_actors_max)
         self.token = token
         self.node_links: dict[bytes, object] = {}  # node id -> node daemon link
         self.worker_conns: dict[bytes, Connection] = {}  # actor id -> its worker
@@ -47,6 +47,13 @@ class ActorManager:
         fields["lease_id"] = (self.leases.get(e.worker_id) or (None, None))[1]
         db.put_actor(e.actor_id, fields)
 
+    def _drop_evicted(self) -> None:
+        evicted = self.table.take_evicted()
+        db = self.store.db if self.store is not None else None
+        if db is not None:
+            for aid in evicted:
+                db.del_actor(aid)
+
     def recover(self, rows: list[dict]) -> None:
         """Actors as the previous head left them: live ones are watched again, unfinished
         ones placed again; owners get a window to reattach."""
@@ -55,6 +62,10 @@ class ActorManager:
             lease_id = row.pop("lease_id", None)
             e = at.ActorEntry(**row)
             self.table.actors[e.actor_id] = e
+            if e.state == at.DEAD:  # records of an older head: specs dropped, bounded
+                self.table.buried(e)
+            elif e.spec is not None:
+                e.spec_bufs = self.table._intern_class(e.spec, e.spec_bufs)
             if e.name and e.state != at.DEAD:
                 self.table.names[(e.namespace, e.name)] = e.actor_id
             if e.worker_id is not None and lease_node is not None:
@@ -64,6 +75,7 @@ class ActorManager:
             elif e.state in (at.PENDING, at.RESTARTING) and e.spec is not None:
                 e.worker_id = e.address = None
                 spawn(self._lease(e))
+        self._drop_evicted()
         self._orphans = {e.owner_id for e in self.table.actors.values()
                          if not e.detached and e.state != at.DEAD}
         asyncio.get_running_loop().call_later(
@@ -168,6 +180,7 @@ class ActorManager:
     def _run(self, actions: list) -> None:
         for e in {id(a.entry): a.entry for a in actions}.values():
             self._save(e)
+        self._drop_evicted()
         for a in actions:
             if isinstance(a, at.Lease):
                 spawn(self._lease(a.entry))
@@ -271,6 +284,9 @@ class ActorManager:
         except (TimeoutError, OSError, ConnectionError) as err:
             self._worker_gone(e.actor_id, worker_id, death_causes.worker_died_cause(
                 "SYSTEM_ERROR", f"could not reach the actor's worker: {err}"))
+            return
+        if e.state == at.DEAD or e.spec is None:  # died while we connected: already killed
+            conn.close()
             return
         self._watch_worker(e.actor_id, worker_id, conn)
         spec = dict(e.spec)

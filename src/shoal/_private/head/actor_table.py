@@ -8,6 +8,8 @@ create the instance, kill a process, answer the callers waiting for an address).
 
 from __future__ import annotations
 
+import hashlib
+from collections import deque
 from dataclasses import dataclass, field
 
 from ..wire.addresses import split_address
@@ -104,9 +106,60 @@ class NameTaken(ValueError):
 
 
 class ActorTable:
-    def __init__(self) -> None:
+    """``max_dead`` bounds the dead actors' records kept for the state API (oldest death
+    dropped first, as Ray's ``maximum_gcs_destroyed_actor_cached_count``); a dead actor's
+    creation spec is dropped at death. Identical class bytes are shared between specs."""
+
+    def __init__(self, max_dead: int = 10000) -> None:
         self.actors: dict[bytes, ActorEntry] = {}
         self.names: dict[tuple[str, str], bytes] = {}
+        self.max_dead = max_dead
+        self.dead: deque[bytes] = deque()  # ids of dead actors still kept, oldest first
+        self.evicted: list[bytes] = []  # dropped records not yet taken by take_evicted
+        self._classes: dict[bytes, list] = {}  # sha256 -> [class bytes, specs using them]
+
+    # -- dead actors ----------------------------------------------------------------------
+    def _intern_class(self, spec: dict, bufs: list) -> list:
+        i = spec.get("cls")
+        if not isinstance(i, int) or not 0 <= i < len(bufs):
+            return bufs
+        key = hashlib.sha256(bufs[i]).digest()
+        shared = self._classes.setdefault(key, [bytes(bufs[i]), 0])
+        shared[1] += 1
+        bufs = list(bufs)
+        bufs[i] = shared[0]
+        return bufs
+
+    def _release_class(self, e: ActorEntry) -> None:
+        i = (e.spec or {}).get("cls")
+        if isinstance(i, int) and 0 <= i < len(e.spec_bufs):
+            key = hashlib.sha256(e.spec_bufs[i]).digest()
+            shared = self._classes.get(key)
+            if shared is not None:
+                shared[1] -= 1
+                if shared[1] <= 0:
+                    del self._classes[key]
+
+    def buried(self, e: ActorEntry) -> None:
+        """``e`` is dead for good: drop its spec and keep its record among the last
+        ``max_dead`` deaths."""
+        self._release_class(e)
+        e.spec, e.spec_bufs = None, []
+        self.dead.append(e.actor_id)
+        while len(self.dead) > max(self.max_dead, 0):
+            aid = self.dead.popleft()
+            old = self.actors.get(aid)
+            if old is None or old.state != DEAD:
+                continue
+            del self.actors[aid]
+            if old.name and self.names.get((old.namespace, old.name)) == aid:
+                del self.names[(old.namespace, old.name)]
+            self.evicted.append(aid)
+
+    def take_evicted(self) -> list[bytes]:
+        """The ids whose records were dropped since the last call (to delete on disk)."""
+        out, self.evicted = self.evicted, []
+        return out
 
     # -- creation -------------------------------------------------------------------------
     def register(self, entry: ActorEntry, get_if_exists: bool = False) -> ActorEntry:
@@ -127,7 +180,8 @@ class ActorTable:
         e = self.actors.get(actor_id)
         if e is None or e.state == DEAD:
             return []
-        e.spec, e.spec_bufs = spec, bufs
+        self._release_class(e)
+        e.spec, e.spec_bufs = spec, self._intern_class(spec, bufs)
         return [Lease(e)]
 
     def leased(self, actor_id: bytes, grant: dict) -> list:
@@ -185,6 +239,7 @@ class ActorTable:
         e.state = DEAD
         if not e.death_cause:
             e.death_cause = cause
+        self.buried(e)
         return [Kill(e, worker_id, lease_id)] + self._notify(e)
 
     def kill(self, actor_id: bytes, no_restart: bool = True, cause: str = "") -> list:
@@ -236,6 +291,7 @@ class ActorTable:
             actions.append(Kill(e, e.worker_id, e.lease_id, graceful=graceful))
         e.state = DEAD
         e.address = None
+        self.buried(e)
         return actions + self._notify(e)
 
     def _notify(self, e: ActorEntry, restarting: bool = False) -> list:

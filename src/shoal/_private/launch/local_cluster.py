@@ -20,7 +20,7 @@ import sys
 import time
 
 from ..wire.config import config
-from ..wire.session import Session
+from ..wire.session import Session, check_private
 from ..wire.version import __version__ as VERSION
 
 
@@ -126,8 +126,17 @@ def _alive(path: str) -> bool:
         return False
 
 
-def _live_sessions() -> list[tuple[str, dict]]:
+def _checked_root() -> str:
+    """The session root, refused (:class:`UnsafeSessionError`, saying why) if another user
+    owns it or may write it; a root that does not exist yet is fine (nothing to find)."""
     root = config.session_root
+    if os.path.lexists(root):
+        check_private(root, "session root")
+    return root
+
+
+def _live_sessions() -> list[tuple[str, dict]]:
+    root = _checked_root()
     try:
         names = [n for n in os.listdir(root) if n.startswith("session_") and n != "session_latest"]
     except OSError:
@@ -169,10 +178,12 @@ def find_local_session() -> Session | None:
 
     ``session_latest`` is tried first; if that cluster has stopped, the newest live one.
     """
-    root = config.session_root
+    root = _checked_root()
     latest = os.path.realpath(os.path.join(root, "session_latest"))
     if _alive(latest):
-        return Session(latest)
+        sess = Session(latest)
+        sess.verify()
+        return sess
     try:
         names = [n for n in os.listdir(root) if n.startswith("session_") and n != "session_latest"]
     except OSError:

@@ -18,7 +18,7 @@ from ..wire.aio import spawn
 from ..wire.config import config
 from ..wire.resources import NodeResources, ResourceSet
 from ..wire.transport import Connection, ConnectionLost, RemoteError, connect
-from . import cluster_policy, memory_monitor, placement, scheduler
+from . import cluster_policy, memory_monitor, placement, proctree, scheduler
 from . import output as node_output
 from .observe import NodeObserver
 from .store import NodeStore
@@ -61,6 +61,7 @@ class NodeDaemon:
             idle_keep=ncpu if idle_keep < 0 else idle_keep,
         )
         self.procs: dict[bytes, WorkerProc] = {}
+        proctree.become_subreaper()  # orphans of workers' children stay in our tree
         self.lease_ids = itertools.count(1)
         # lease id -> (connection, request id, future): where a grant is to be delivered
         self.pending_replies: dict[int, tuple] = {}
@@ -158,6 +159,8 @@ class NodeDaemon:
                 _signal(wp.proc, signal.SIGKILL)
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
+        # What tasks started (in sessions of their own, too) dies with the node.
+        proctree.kill_descendants(None, spare={w.proc.pid for w in self.procs.values()})
         self.sweep_objects()
 
     def sweep_objects(self) -> None:
@@ -174,6 +177,7 @@ class NodeDaemon:
         env["PYTHONUNBUFFERED"] = "1"
         env["SHOAL_SESSION_DIR"] = self.session_dir
         env.update(self.worker_env)
+        env[proctree.WORKER_ENV] = worker_id.hex()  # inherited by what its tasks start
         cmd = [sys.executable, "-m", "shoal._private.launch.worker_main",
                "--node-address", self.address, "--worker-id", worker_id.hex(),
                "--node-id", self.node_id.hex(), "--session-tag", self.session_tag]
@@ -218,6 +222,9 @@ class NodeDaemon:
 
     def _worker_exited(self, wp: WorkerProc) -> None:
         self.procs.pop(wp.worker_id, None)
+        # Its descendants (a task's setsid child too) do not outlive it.
+        proctree.kill_descendants({wp.worker_id.hex()},
+                                  spare={w.proc.pid for w in self.procs.values()})
         actions, lease = self.sched.worker_died(wp.worker_id)
         if lease is not None:
             self._report_resources()

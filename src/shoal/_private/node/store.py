@@ -150,31 +150,37 @@ class NodeStore:
             raise FileNotFoundError(path)
         if e.spilled is None:
             return path
-        await self.reserve(e.size)
-        e = self.state.entries.get(path)
-        if e is None or e.spilled is None:
-            self.state.cancel_reservation(e.size if e else 0)
-            if e is None:
-                raise FileNotFoundError(path)
-            return path
-        spill = e.spilled
+        size = e.size
+        await self.reserve(size)
+        # From here the reservation is released on every path, error or cancellation too.
         try:
-            file = await asyncio.get_running_loop().run_in_executor(
-                None, copy_exclusive, spill, os.path.dirname(path), os.path.basename(path))
-        except BaseException as err:  # the spill file stays: the object is not lost
-            self.state.cancel_reservation(e.size)
+            e = self.state.entries.get(path)
+            if e is None or e.spilled is None:
+                self.state.cancel_reservation(size)
+                if e is None:
+                    raise FileNotFoundError(path)
+                return path
+            spill = e.spilled
+            try:
+                file = await asyncio.get_running_loop().run_in_executor(
+                    None, copy_exclusive, spill, os.path.dirname(path), os.path.basename(path))
+            except BaseException as err:  # the spill file stays: the object is not lost
+                self.state.cancel_reservation(size)
+                if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+                    raise ObjectStoreFull(self.state.capacity, self.state.stats()["pinned"],
+                                          size, self.state.used) from err
+                raise
+        finally:
             self._wake()
-            if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-                raise ObjectStoreFull(self.state.capacity, self.state.stats()["pinned"],
-                                      e.size, self.state.used) from err
-            raise
-        if path not in self.state.entries:  # freed while we copied
-            object_store.unlink_segment(file)
-            self.state.cancel_reservation(e.size)
-            raise FileNotFoundError(path)
+        if not self.state.restored(path, size):  # freed (or restored) while we copied
+            if path not in self.state.entries:
+                object_store.unlink_segment(file)
+                raise FileNotFoundError(path)
+            if file != self.file_of(path):
+                object_store.unlink_segment(file)
+            return path
         if file != path:
             self.files[path] = file
-        self.state.restored(path)
         self._unlink_spill(spill)
         return path
 

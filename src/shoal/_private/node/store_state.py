@@ -93,10 +93,10 @@ class StoreState:
 
     def seal(self, path: str, size: int, owner: bytes, *, reserved: bool = True,
              replica: bool = False) -> None:
+        if reserved:  # the writer's room is either this entry's now or given back
+            self.reserved = max(0, self.reserved - size)
         if path in self.entries:
             return
-        if reserved:
-            self.reserved = max(0, self.reserved - size)
         self.entries[path] = Entry(path, size, owner, replica=replica,
                                    last_use=next(self._clock))
         self.by_oid[oid_of(path)] = path
@@ -141,15 +141,19 @@ class StoreState:
         if e is not None:
             e.moving = False
 
-    def restored(self, path: str) -> None:
+    def restored(self, path: str, size: int) -> bool:
+        """A restore that reserved ``size`` bytes ended: the reservation is released
+        whatever happened. Whether the entry is back in memory (False: it was freed, or
+        restored by another reader, meanwhile; the caller drops its copy)."""
+        self.reserved = max(0, self.reserved - size)
         e = self.entries.get(path)
         if e is None or e.spilled is None:
-            return
+            return False
         self.spilled_bytes -= e.size
         e.spilled = None
         self.used += e.size
-        self.reserved = max(0, self.reserved - e.size)
         e.last_use = next(self._clock)
+        return True
 
     # -- freeing --------------------------------------------------------------------------
     def free(self, path: str) -> Entry | None:

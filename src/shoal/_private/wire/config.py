@@ -23,8 +23,22 @@ class Setting:
         return "SHOAL_" + self.name.upper()
 
 
+def default_session_root() -> str:
+    """This user's own root: ``/tmp/shoal`` for root, ``/tmp/shoal-<uid>`` for another user
+    (so no user can pre-create another's; see wire/session.py)."""
+    uid = os.geteuid()
+    return "/tmp/shoal" if uid == 0 else f"/tmp/shoal-{uid}"
+
+
 SETTINGS: tuple[Setting, ...] = (
-    Setting("session_root", "/tmp/shoal", "directory holding one session_* directory per cluster"),
+    Setting("session_root", default_session_root(),
+            "directory holding one session_* directory per cluster (this user's own: "
+            "/tmp/shoal for root, /tmp/shoal-<uid> for others)"),
+    Setting("control_store_on_corrupt", "refuse", "a head whose SQLite store fails its "
+            "integrity check: 'refuse' to start, naming the file, or 'reset': keep the "
+            "damaged files aside and start a fresh store"),
+    Setting("dead_actors_max", 10000, "dead actors whose records the head keeps for the "
+            "state API, oldest dropped first (Ray's maximum_gcs_destroyed_actor_cached_count)"),
     Setting("max_inline_bytes", 100 * 1024, "objects up to this size travel inline, larger go to shared memory"),
     Setting("shm_dir", "/dev/shm", "tmpfs directory where the shared-memory object store keeps its segments"),
     Setting("prestart_workers", -1, "workers started with a node daemon; -1 means one per CPU"),

@@ -144,12 +144,27 @@ def find_unserializable(obj, label: str = "value", depth: int = 4) -> tuple[str,
     return path, cur
 
 
+def _short_repr(obj) -> str:
+    """A bounded repr (nesting cut at a few levels): a recursion-deep value, or a
+    ``__repr__`` that fails, must not make the error's description fail too."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother = 4, 200, 200
+    try:
+        shown = r.repr(obj)
+    except Exception:  # noqa: BLE001 - RecursionError, or a broken __repr__
+        shown = f"<{type(obj).__module__}.{type(obj).__qualname__} object>"
+    return shown[:200] + "..." if len(shown) > 200 else shown
+
+
 def describe_unserializable(obj, what: str, error: Exception) -> str:
-    path, leaf = find_unserializable(obj)
+    try:
+        path, leaf = find_unserializable(obj)
+    except Exception:  # noqa: BLE001 - RecursionError walking it: describe the whole
+        path, leaf = "value", obj
     leaf_type = f"{type(leaf).__module__}.{type(leaf).__qualname__}"
-    shown = repr(obj)
-    if len(shown) > 200:
-        shown = shown[:200] + "..."
+    shown = _short_repr(obj)
     msg = f"Could not serialize {what} {shown}: {type(error).__name__}: {error}."
     if path != "value" or leaf is not obj:
         msg += f" The offending field is {path} (of type {leaf_type})."

@@ -1,7 +1,12 @@
 """The session directory of one cluster: token, address file, logs, sockets.
 
-``/tmp/shoal/session_<time>_<pid>/`` holds ``token`` (mode 0600), ``address.json``,
-``logs/`` and ``sockets/``; ``/tmp/shoal/session_latest`` points at the newest session.
+``<root>/session_<time>_<pid>/`` holds ``token`` (mode 0600), ``address.json``,
+``logs/`` and ``sockets/``; ``<root>/session_latest`` points at the newest session. The root
+is ``/tmp/shoal`` for root and ``/tmp/shoal-<uid>`` for any other user (``SHOAL_SESSION_ROOT``
+overrides it). As ssh does for ``~/.ssh``, a root, a session directory or a socket directory
+that another user owns, or that group or others may write, is refused
+(:class:`UnsafeSessionError`): another user could otherwise plant the session that
+``init(address="auto")`` joins, with their token and sockets.
 """
 
 from __future__ import annotations
@@ -10,9 +15,39 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import time
 
 from .config import config
+
+
+class UnsafeSessionError(PermissionError):
+    """A session path another local user owns or may write (the message says which, why)."""
+
+
+def check_private(path: str, what: str, *, is_dir: bool = True) -> None:
+    """Refuse ``path`` unless this user owns it and neither group nor others may write it
+    (a symlink is followed only if this user owns the link too)."""
+    uid = os.geteuid()
+    try:
+        lst = os.lstat(path)
+        st = os.stat(path) if stat.S_ISLNK(lst.st_mode) else lst
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no {what} at {path}") from None
+    for s, who in ((lst, "the link"), (st, "it")):
+        if s.st_uid != uid:
+            raise UnsafeSessionError(
+                f"refusing the shoal {what} {path}: {who} is owned by uid {s.st_uid}, not by "
+                f"this user (uid {uid}); another user may have created it. Remove it, or set "
+                "SHOAL_SESSION_ROOT to a directory of your own.")
+    if is_dir and not stat.S_ISDIR(st.st_mode):
+        raise UnsafeSessionError(f"refusing the shoal {what} {path}: not a directory")
+    if not is_dir and not stat.S_ISREG(st.st_mode):
+        raise UnsafeSessionError(f"refusing the shoal {what} {path}: not a regular file")
+    if st.st_mode & 0o022:
+        raise UnsafeSessionError(
+            f"refusing the shoal {what} {path}: its mode {stat.S_IMODE(st.st_mode):04o} lets "
+            f"group or others write it (fix with `chmod go-w {path}`)")
 
 
 class Session:
@@ -23,14 +58,16 @@ class Session:
     @classmethod
     def create(cls, latest: bool = True) -> Session:
         root = config.session_root
-        os.makedirs(root, mode=0o755, exist_ok=True)
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        check_private(root, "session root")
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
         path = os.path.join(root, f"session_{stamp}_{os.getpid()}_{secrets.token_hex(4)}")
+        os.mkdir(path, 0o700)  # exclusive: a name planted before us fails here
         os.makedirs(os.path.join(path, "logs"), mode=0o700)
         os.makedirs(os.path.join(path, "sockets"), mode=0o700)
         os.chmod(path, 0o700)
         token_path = os.path.join(path, "token")
-        fd = os.open(token_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        fd = os.open(token_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
         if latest:  # heads only: `address="auto"` should find a cluster's head first
@@ -47,10 +84,30 @@ class Session:
     def open(cls, path: str) -> Session:
         if not os.path.isdir(path):
             raise FileNotFoundError(f"no shoal session at {path}")
-        return cls(path)
+        sess = cls(path)
+        sess.verify()
+        return sess
+
+    def verify(self) -> None:
+        """Raise :class:`UnsafeSessionError` unless the root holding this session, the
+        session directory and its socket directory are this user's and private."""
+        path = os.path.abspath(self.path)
+        check_private(os.path.dirname(path), "session root")
+        check_private(path, "session directory")
+        sockets = os.path.join(path, "sockets")
+        if os.path.lexists(sockets):
+            check_private(sockets, "socket directory")
 
     def read_token(self) -> bytes:
-        with open(os.path.join(self.path, "token")) as f:
+        self.verify()
+        path = os.path.join(self.path, "token")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd) as f:
+            st = os.fstat(f.fileno())
+            if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+                raise UnsafeSessionError(
+                    f"refusing the shoal token file {path}: it must be this user's and mode "
+                    f"0600 (it is uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})")
             return f.read().strip().encode()
 
     def socket_path(self, name: str) -> str:
