@@ -17,25 +17,10 @@ import pytest
 import shoal as ray
 from shoal._private.wire import segment
 from tests.conftest import shoal_processes, wait_for_condition
+from tests.users import as_nobody, needs_root
 
-NOBODY = 65534
 MB = 1024 * 1024
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as nobody")
 
-
-def _as_nobody(fn) -> None:
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            fn()
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def _rt():
@@ -75,7 +60,7 @@ def test_a_pickle_planted_at_a_spilled_objects_name_is_never_run(cluster, tmp_pa
     _Evil.marker = str(tmp_path / "pwned")
     os.chmod(tmp_path, 0o777)
     evil = pickle.dumps(_Evil())
-    _as_nobody(lambda: segment.write_segment(path, evil, []))
+    as_nobody(lambda: segment.write_segment(path, evil, []))
     try:
         got = ray.get(first)
         assert int(got[-1]) == 4 * MB - 1  # restored from the spill file, not theirs
@@ -103,7 +88,7 @@ def test_a_put_is_not_broken_by_names_another_user_created(cluster):
     counter = int(oid[32:48], 16)
     planted = [f"/dev/shm/shoal-{_rt().session_tag}-{oid[:32]}{i:016x}{oid[48:]}"
                for i in range(counter + 1, counter + 64)]
-    _as_nobody(lambda: [open(p, "w").close() for p in planted])
+    as_nobody(lambda: [open(p, "w").close() for p in planted])
     try:
         refs = [ray.put(np.ones(MB)) for _ in range(8)]  # 64 MiB: all in memory
         assert all(float(ray.get(r)[0]) == 1.0 for r in refs)

@@ -13,8 +13,7 @@ import pytest
 from shoal._private.node import store as store_mod
 from shoal._private.node.store import NodeStore, OutOfDisk
 from shoal._private.wire import segment
-
-NOBODY = 65534
+from tests.users import NOBODY, as_nobody
 
 
 class _Transfer:
@@ -54,20 +53,6 @@ def made(tmp_path, monkeypatch):
                 pass
 
 
-def _as_nobody(fn) -> None:
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            fn()
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-
 
 async def _spill_all(store):
     for p in [p for p, e in store.state.entries.items() if e.in_memory]:
@@ -100,7 +85,7 @@ def test_a_file_planted_at_a_spilled_name_is_not_read_and_restore_goes_elsewhere
     asyncio.run(_spill_all(store))
     assert not os.path.exists(path)
     # Another user plants a well-formed segment at the freed name.
-    _as_nobody(lambda: segment.write_segment(path, b"evil", [b"evil"]))
+    as_nobody(lambda: segment.write_segment(path, b"evil", [b"evil"]))
     with pytest.raises(segment.UntrustedSegment):
         segment.read_segment(path)
     assert asyncio.run(store.restore(path)) == path

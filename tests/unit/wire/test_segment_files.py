@@ -9,27 +9,7 @@ import uuid
 import pytest
 
 from shoal._private.wire import segment
-
-NOBODY = 65534
-
-
-def _as_nobody(fn) -> None:
-    """Run ``fn`` in a forked child as user ``nobody`` (another local user)."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            fn()
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-
-
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as nobody")
+from tests.users import NOBODY, as_nobody, needs_root
 
 
 @pytest.fixture
@@ -55,7 +35,7 @@ def test_segment_is_0600(shm_path):
 @needs_root
 def test_a_segment_planted_by_another_user_is_never_mapped(shm_path):
     # A well-formed segment, 0600, but written by nobody at the name get() would map.
-    _as_nobody(lambda: segment.write_segment(shm_path, b"evil pickle", []))
+    as_nobody(lambda: segment.write_segment(shm_path, b"evil pickle", []))
     assert os.stat(shm_path).st_uid == NOBODY
     with pytest.raises(segment.UntrustedSegment, match="owner uid 65534"):
         segment.read_segment(shm_path)
@@ -83,7 +63,7 @@ def test_a_planted_symlink_is_neither_followed_nor_written_through(shm_path, tmp
 
 @needs_root
 def test_replace_never_removes_another_users_file(shm_path):
-    _as_nobody(lambda: segment.write_segment(shm_path, b"theirs", []))
+    as_nobody(lambda: segment.write_segment(shm_path, b"theirs", []))
     with pytest.raises(FileExistsError):
         segment.write_segment(shm_path, b"mine", [], replace=True)
     assert os.stat(shm_path).st_uid == NOBODY

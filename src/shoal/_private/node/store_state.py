@@ -10,6 +10,7 @@ only when pinned objects alone leave no room. No I/O here: the daemon does the c
 from __future__ import annotations
 
 import itertools
+import os.path
 from dataclasses import dataclass
 
 
@@ -42,7 +43,7 @@ class Entry:
 
 def oid_of(path: str) -> str:
     """The object id (hex) a segment's path names: the part after its last ``-``."""
-    return path.rsplit("-", 1)[-1]
+    return os.path.basename(path).rsplit("-", 1)[-1]
 
 
 class StoreState:

@@ -26,6 +26,7 @@ from ..wire import auth, segment, transport
 from ..wire.aio import spawn
 from ..wire.config import config
 from ..wire.transport import Connection
+from .store_state import oid_of
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class ObjectTransfer:
         if not isinstance(body, dict):
             return
         # Owners on this node still name their segments by path: only the id in it counts.
-        oids = [*body.get("oids", ()), *(_oid_of(p) for p in body.get("paths", ())
+        oids = [*body.get("oids", ()), *(oid_of(p) for p in body.get("paths", ())
                                          if isinstance(p, str))]
         for oid in oids:
             path = self.local_path(oid)
@@ -112,7 +113,7 @@ class ObjectTransfer:
         for node_id, replica in self.replicas.pop(path, ()):
             node = self.d.view.nodes.get(node_id)
             if node is not None and node.alive:
-                spawn(self.d.send_to_node(node.address, "free", {"oids": [_oid_of(replica)]}))
+                spawn(self.d.send_to_node(node.address, "free", {"oids": [oid_of(replica)]}))
 
     # -- pulling ----------------------------------------------------------------------------
     async def pull(self, body: dict) -> str:
@@ -144,7 +145,7 @@ class ObjectTransfer:
         conn = await self.d.peer(node.address)
         size = body["size"]
         await self.d.store.reserve(size)  # room for the replica, spilling if needed
-        oid = os.path.basename(body["path"]).rsplit("-", 1)[-1]
+        oid = oid_of(body["path"])
         try:
             local, fd = _create_replica(self.d.session_tag, oid)
         except BaseException:
@@ -205,9 +206,6 @@ def _create_replica(session_tag: str, oid: str) -> tuple[str, int]:
 
 _OID = re.compile(r"[0-9a-f]{8,128}")
 
-
-def _oid_of(path: str) -> str:
-    return os.path.basename(path).rsplit("-", 1)[-1]
 
 
 def _receive_range(address: str, token: bytes, oid: str, off: int, n: int, fd: int) -> None:
