@@ -176,6 +176,8 @@ def test_output_from_another_node_is_printed_before_the_driver_exits(tmp_path):
     sessions = [n.session.path for n in c.list_all_nodes()]
     try:
         proc = run_script(str(tmp_path / "main.py"), f"""
+            import sys
+
             import shoal as ray
 
             ray.init(address={c.head_node.session.path!r})
@@ -186,7 +188,9 @@ def test_output_from_another_node_is_printed_before_the_driver_exits(tmp_path):
                     print(f"far {{i}}")
                 return "done"
 
-            print(ray.get(far.remote()))
+            # One write: a print() is two (the text, then the newline), and the lines
+            # still arriving from the far node may land between them.
+            sys.stdout.write(ray.get(far.remote()) + "\\n")
         """, env={"RAY_COLOR_PREFIX": "0"})
     finally:
         c.shutdown()
