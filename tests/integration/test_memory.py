@@ -140,3 +140,30 @@ def test_borrowed_ref_kept_by_actor_lives_until_actor_drops_it(cluster):
     assert oid in owned and owned[oid].borrowers
     ray.get(k.drop.remote())
     wait_for_condition(lambda: oid not in owned, timeout=10, msg="(object not freed)")
+
+
+def test_a_free_that_overtakes_its_seal_leaves_nothing(cluster):
+    # A worker's reply goes to its owner from the worker's thread while the seal is still
+    # queued for the node: the owner can free the value before the node has recorded it.
+    from shoal._private.wire import segment
+
+    wait_for_condition(at_baseline, timeout=10)
+    rt = _rt()
+    path = os.path.join("/dev/shm", f"shoal-{rt.session_tag}-{os.urandom(8).hex()}-{'ab' * 14}")
+    size = segment.write_segment(path, b"meta", [b"x" * 4096])
+    body = {"path": path, "size": size, "owner": rt.worker_id, "reserved": False}
+    rt.loop.call_soon_threadsafe(rt.node_send, "free", {"paths": [path]})
+    rt.loop.call_soon_threadsafe(rt.node_send, "seal", body)
+    wait_for_condition(at_baseline, timeout=10, msg="(the early-freed segment stayed)")
+    assert not os.path.exists(path)
+
+
+def test_a_seal_of_a_file_outside_the_session_is_ignored(cluster, tmp_path):
+    rt = _rt()
+    victim = tmp_path / f"shoal-{rt.session_tag}-victim"
+    victim.write_bytes(b"x" * 100)
+    body = {"path": str(victim), "size": 100, "owner": rt.worker_id, "reserved": False}
+    rt.loop.call_soon_threadsafe(rt.node_send, "seal", body)
+    rt.loop.call_soon_threadsafe(rt.node_send, "free", {"paths": [str(victim)]})
+    assert store_stats()["num_objects"] == 0  # a request after both: they were handled
+    assert victim.read_bytes() == b"x" * 100

@@ -172,3 +172,34 @@ def test_a_full_shm_on_restore_keeps_the_spill_file_and_the_reservation_is_relea
     monkeypatch.undo()
     assert asyncio.run(store.restore(path)) == path
     segment.read_segment(path)
+
+
+def test_a_segment_freed_before_its_seal_arrives_is_freed_by_the_seal(tmp_path, made):
+    # A worker replies to the owner from its thread while its seal is still on the way on
+    # another socket: the owner's free can reach the node first.
+    make, tag = made
+    store = NodeStore(_Daemon(str(tmp_path)), 4 << 20)
+    path = f"/dev/shm/shoal-{tag}-{uuid.uuid4().hex}"
+    n = segment.write_segment(path, b"meta", [b"x" * 1000])
+    store.state.reserve(n)
+    assert store.free_path(path) is False  # not held yet: remembered
+    assert store.seal(path, n, b"owner") is False
+    s = store.state.stats()
+    assert (s["used"], s["reserved"], s["num_objects"]) == (0, 0, 0)
+    assert not os.path.exists(path)
+    # A segment sealed first is freed by the caller as always, and nothing is remembered.
+    held = make(store)
+    assert store.free_path(held) is True and held not in store.freed_early
+
+
+def test_frees_of_unknown_names_are_bounded_and_never_unlink(tmp_path, monkeypatch):
+    store = NodeStore(_Daemon(str(tmp_path)), 1 << 20)
+    monkeypatch.setattr(store_mod, "FREED_EARLY_MAX", 5)
+    victim = tmp_path / "shoal-victim"
+    victim.write_text("keep")
+    for i in range(20):
+        assert store.free_path(f"/dev/shm/shoal-x-{i}") is False
+    assert store.free_path(str(victim)) is False
+    assert store.free_path(["not", "a", "path"]) is False
+    assert len(store.freed_early) == 5
+    assert victim.read_text() == "keep"

@@ -466,7 +466,13 @@ class NodeDaemon:
 
     # -- objects --------------------------------------------------------------------------
     def seal(self, conn: Connection, body: dict) -> None:
-        self.store.seal(body["path"], body["size"], body.get("owner") or b"",
+        path, size = body.get("path"), body.get("size")
+        if not (isinstance(path, str) and type(size) is int and size >= 0
+                and os.path.dirname(path) == os.path.normpath(config.shm_dir)
+                and os.path.basename(path).startswith(f"shoal-{self.session_tag}-")):
+            log.warning("ignoring a seal of %r: not a segment of this session", path)
+            return
+        self.store.seal(path, size, body.get("owner") or b"",
                         reserved=body.get("reserved", True))
 
     def _free(self, path: str) -> None:

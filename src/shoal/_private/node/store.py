@@ -22,7 +22,7 @@ import glob
 import logging
 import os
 import stat
-from collections import deque
+from collections import OrderedDict, deque
 
 from ..wire import segment as object_store
 from ..wire.aio import spawn
@@ -30,6 +30,8 @@ from ..wire.config import config
 from .store_state import ObjectStoreFull, StoreState
 
 log = logging.getLogger(__name__)
+
+FREED_EARLY_MAX = 10_000  # frees remembered while their seal is on its way
 
 
 class NodeStore:
@@ -44,6 +46,10 @@ class NodeStore:
         self._made_spill_dir = False
         self._disk_errors = 0  # spills that failed for want of disk space
         self._last_disk_error = ""
+        # Segments freed before their seal arrived: a worker replies to the owner from its
+        # own thread while its seal is still on its way here on another socket, so an owner
+        # that drops the value at once can free it first. Their seal then frees them.
+        self.freed_early: OrderedDict[str, None] = OrderedDict()
 
     # -- reservations ---------------------------------------------------------------------
     async def reserve(self, size: int) -> None:
@@ -195,8 +201,29 @@ class NodeStore:
 
     # -- bookkeeping ----------------------------------------------------------------------
     def seal(self, path: str, size: int, owner: bytes, reserved: bool = True,
-             replica: bool = False) -> None:
+             replica: bool = False) -> bool:
+        """Record a written segment; False when its owner already freed it (then it is
+        gone again at once, its reservation released)."""
         self.state.seal(path, size, owner, reserved=reserved, replica=replica)
+        if path in self.freed_early:
+            del self.freed_early[path]
+            self.free(path)
+            return False
+        return True
+
+    def free_path(self, path) -> bool:
+        """An owner on this node freed the segment ``path``: True if the store holds it (the
+        caller frees it); else it is remembered (a bounded number) for its seal to come.
+        Only a name the store recorded is ever unlinked."""
+        if not isinstance(path, str):
+            return False
+        if path in self.state.entries:
+            return True
+        if len(path) <= 4096 and os.path.basename(path).startswith("shoal-"):
+            self.freed_early[path] = None
+            while len(self.freed_early) > FREED_EARLY_MAX:
+                self.freed_early.popitem(last=False)
+        return False
 
     def free(self, path: str) -> None:
         e = self.state.free(path)

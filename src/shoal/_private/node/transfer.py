@@ -81,13 +81,15 @@ class ObjectTransfer:
         """Free the segments of the objects named (ids only; unknown ones are ignored)."""
         if not isinstance(body, dict):
             return
-        # Owners on this node still name their segments by path: only the id in it counts.
-        oids = [*body.get("oids", ()), *(oid_of(p) for p in body.get("paths", ())
-                                         if isinstance(p, str))]
-        for oid in oids:
+        for oid in body.get("oids", ()):  # replicas, freed by the daemon holding the primary
             path = self.local_path(oid)
             if path is not None:
                 self.d._free(path)
+        # Owners name their segments by the exact path the writer told them: only a path the
+        # store recorded is freed; one whose seal has not arrived yet is freed by its seal.
+        for p in body.get("paths", ()):
+            if self.d.store.free_path(p):
+                self.d._free(p)
 
     async def stream(self, conn: Connection, body: dict, req_id: int) -> None:
         """Send a range of a segment as raw bytes after the reply, then close (bulk path)."""
