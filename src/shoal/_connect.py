@@ -8,7 +8,7 @@ import os
 
 from ._private.launch import local_cluster
 from ._private.wire.config import config
-from ._private.wire.session import Session
+from ._private.wire.session import Session, read_address
 
 log = logging.getLogger("shoal")
 
@@ -103,14 +103,10 @@ def find_session(address: str | None, temp_dir: str | None = None) -> Session | 
 def joined_session_info(sess: Session) -> dict:
     """The address.json of a running cluster's session, after checking that the cluster runs
     this process's shoal and Python versions; its shared-memory directory becomes ours."""
-    import json
-
-    try:
-        with open(os.path.join(sess.path, "address.json")) as f:
-            info = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ConnectionError(f"the shoal session {sess.path} has no running node "
-                              f"(address.json: {e})") from None
+    info = read_address(sess.path)
+    if info is None:
+        raise ConnectionError(f"the shoal session {sess.path} has no running node (no "
+                              "address.json of this user's in it)")
     local_cluster.check_version(info, f"node {info.get('node_ip') or '127.0.0.1'}")
     shm = info.get("shm_dir")
     if shm and shm != config.shm_dir:  # `shoal start --plasma-directory`

@@ -213,3 +213,35 @@ def test_setsid_children_of_tasks_die_with_the_cluster(tmp_root, monkeypatch):
     finally:
         shoal.shutdown()
     wait_for_condition(lambda: _gone(survivor), timeout=20, msg="(child after shutdown)")
+
+
+@NEEDS_ROOT
+def test_session_listing_skips_sessions_and_address_files_of_another_user(tmp_root, monkeypatch):
+    # `shoal stop` and `shoal status` list the sessions of the root and act on what their
+    # address.json says (a pid to stop, a shm dir to clean): only this user's count.
+    from shoal.util import state
+
+    monkeypatch.setenv("SHOAL_SESSION_ROOT", tmp_root)
+    mine = Session.create(latest=False)
+    mine.write_address({"pid": os.getpid(), "shm_dir": "/dev/shm"})
+    assert os.stat(os.path.join(mine.path, "address.json")).st_mode & 0o777 == 0o600
+    theirs = os.path.join(tmp_root, "session_2026-01-01_00-00-00_1_deadbeef")
+    os.mkdir(theirs, 0o755)
+    os.chown(theirs, 65534, 65534)  # as if planted while the root was open to them
+    os.chmod(tmp_root, 0o711)  # they may pass through (not write): still a private root
+    as_nobody("sh", "-c", f"echo '{{\"pid\": 1, \"shm_dir\": \"/etc\"}}' > {theirs}/address.json")
+    assert state.session_dirs() == [mine.path]
+    assert state.read_address(mine.path)["pid"] == os.getpid()
+    assert state.read_address(theirs) is None  # not this user's file
+    os.symlink(os.path.join(mine.path, "address.json"), os.path.join(theirs, "link"))
+    os.chown(os.path.join(theirs, "link"), 65534, 65534, follow_symlinks=False)
+    assert state.read_address(theirs) is None
+
+
+@NEEDS_ROOT
+def test_shoal_stop_refuses_a_root_another_user_owns(tmp_root):
+    as_nobody("mkdir", "-m", "0755", tmp_root)
+    env = dict(os.environ, SHOAL_SESSION_ROOT=tmp_root)
+    r = subprocess.run([sys.executable, "-m", "shoal.cli", "stop"], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert r.returncode != 0 and "owned by uid" in r.stderr, r.stdout + r.stderr

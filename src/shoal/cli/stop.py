@@ -22,7 +22,7 @@ import psutil
 
 from .._private.launch import local_cluster
 from .._private.wire.config import config
-from .._private.wire.session import Session
+from .._private.wire.session import Session, UnsafeSessionError
 from ..util import state
 
 _DAEMON = "shoal._private.launch.daemon"
@@ -36,7 +36,10 @@ _WORKER = "shoal._private.launch.worker_main"
               help="Seconds to wait after SIGTERM before sending SIGKILL.")
 def stop(force: bool, grace_period: float) -> None:
     """Stop all shoal processes of this machine (daemons and their workers)."""
-    sessions = state.session_dirs()
+    try:
+        sessions = state.session_dirs()
+    except UnsafeSessionError as e:  # another user's root: act on nothing in it
+        raise click.ClickException(str(e)) from None
     stopped, failed = _stop_all(_live_daemons(sessions), force, grace_period)
     more, more_failed = _stop_all(_leftovers(set(sessions)), force, min(grace_period, 3.0))
     stopped, failed = stopped + more, failed + more_failed

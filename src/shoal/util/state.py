@@ -21,7 +21,6 @@ This module also holds the lookup of local sessions that the command line shares
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -63,7 +62,7 @@ from .._private.state.rows import (  # noqa: F401 - reference types re-exported
 )
 from .._private.wire import transport
 from .._private.wire.config import config
-from .._private.wire.session import Session
+from .._private.wire.session import Session, check_private, read_address  # noqa: F401
 
 DEFAULT_LIMIT = 100
 TOKEN_ENV = "SHOAL_TOKEN"
@@ -76,16 +75,26 @@ class ClusterNotFoundError(ConnectionError):
 
 # -- local sessions ----------------------------------------------------------------------
 def session_dirs() -> list[str]:
-    """Every ``session_*`` directory under the session root, newest first."""
+    """Every ``session_*`` directory under the session root, newest first: only those this
+    user owns and nobody else may write (another user's planted session is skipped). A root
+    that another user owns or may write raises :class:`UnsafeSessionError`."""
     root = config.session_root
     try:
+        check_private(root, "session root")
         names = os.listdir(root)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     paths = [os.path.join(root, n) for n in names
              if n.startswith("session_") and not n.startswith("session_latest")]
-    paths = [p for p in paths if os.path.isdir(p) and not os.path.islink(p)]
-    return sorted(paths, key=_mtime, reverse=True)
+    return sorted((p for p in paths if _private_dir(p)), key=_mtime, reverse=True)
+
+
+def _private_dir(path: str) -> bool:
+    try:
+        check_private(path, "session directory")
+        return not os.path.islink(path)
+    except OSError:  # UnsafeSessionError too: not ours, so not listed
+        return False
 
 
 def _mtime(path: str) -> float:
@@ -93,15 +102,6 @@ def _mtime(path: str) -> float:
         return os.stat(path).st_mtime
     except OSError:
         return 0.0
-
-
-def read_address(path: str) -> dict | None:
-    """The ``address.json`` a session's daemon wrote when it became ready, if any."""
-    try:
-        with open(os.path.join(path, "address.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def pid_alive(pid) -> bool:

@@ -20,7 +20,7 @@ import sys
 import time
 
 from ..wire.config import config
-from ..wire.session import Session, check_private
+from ..wire.session import Session, check_private, read_address
 from ..wire.version import __version__ as VERSION
 
 
@@ -119,10 +119,9 @@ def _alive(path: str) -> bool:
     import psutil
 
     try:
-        with open(os.path.join(path, "address.json")) as f:
-            pid = json.load(f)["pid"]
+        pid = (read_address(path) or {})["pid"]
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except (OSError, ValueError, KeyError, psutil.Error):
+    except (KeyError, TypeError, ValueError, psutil.Error):
         return False
 
 
@@ -144,12 +143,8 @@ def _live_sessions() -> list[tuple[str, dict]]:
     out = []
     for n in names:
         path = os.path.join(root, n)
-        if _alive(path):
-            try:
-                with open(os.path.join(path, "address.json")) as f:
-                    out.append((path, json.load(f)))
-            except (OSError, ValueError):
-                continue
+        if _alive(path) and (info := read_address(path)) is not None:
+            out.append((path, info))
     return out
 
 
@@ -284,10 +279,8 @@ def _head_runs(path: str, pid) -> bool:
     """Is ``pid`` the running head daemon of the session at ``path`` (not a reused pid)?"""
     import psutil
 
-    try:
-        with open(os.path.join(path, "address.json")) as f:
-            info = json.load(f)
-    except (OSError, ValueError):
+    info = read_address(path)
+    if info is None:
         return False
     if not isinstance(pid, int) or info.get("pid") != pid or not info.get("is_head"):
         return False

@@ -11,6 +11,7 @@ that another user owns, or that group or others may write, is refused
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -48,6 +49,25 @@ def check_private(path: str, what: str, *, is_dir: bool = True) -> None:
         raise UnsafeSessionError(
             f"refusing the shoal {what} {path}: its mode {stat.S_IMODE(st.st_mode):04o} lets "
             f"group or others write it (fix with `chmod go-w {path}`)")
+
+
+def read_address(path: str) -> dict | None:
+    """The ``address.json`` a session's daemon wrote when it became ready, if any (a file
+    that is not this user's, or that others may write, is not read)."""
+    try:
+        fd = os.open(os.path.join(path, "address.json"), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd) as f:
+            st = os.fstat(f.fileno())
+            if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid()
+                    or st.st_mode & 0o022):
+                return None
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
 
 
 class Session:
@@ -115,7 +135,10 @@ class Session:
 
     def write_address(self, info: dict) -> None:
         tmp = os.path.join(self.path, "address.json.tmp")
-        with open(tmp, "w") as f:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # a crashed writer's (our dir is 0700: nobody else's)
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
             json.dump(info, f)
         os.replace(tmp, os.path.join(self.path, "address.json"))
 
