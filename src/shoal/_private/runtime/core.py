@@ -330,6 +330,11 @@ class CoreRuntime:
         """Carry out Free/ReleaseBorrow actions; safe from any thread (even in __del__)."""
         if self.shutting_down:
             return
+        # An inline value (most task results) has nothing to free outside this process:
+        # no loop wake-up for it (one self-pipe write per sync call saved).
+        actions = [a for a in actions if not _frees_nothing_outside(a)]
+        if not actions:
+            return
         self._pending_frees.extend(actions)
         if not self._frees_scheduled:
             self._frees_scheduled = True
@@ -511,3 +516,13 @@ def _entrypoint() -> str:
 
     argv = getattr(sys, "orig_argv", None) or sys.argv
     return " ".join(argv)[:1000]
+
+
+def _frees_nothing_outside(action) -> bool:
+    """A Free of an object whose value is inline (or never came) and that is no actor
+    handle: dropping it here is all there is to do. (An entry's value is set under the ref
+    table's lock and never after it is freed, so reading it here is safe.)"""
+    if not isinstance(action, Free):
+        return False
+    v = action.entry.value
+    return (v is None or v.path is None) and action.entry.actor_id is None

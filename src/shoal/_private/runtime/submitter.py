@@ -4,12 +4,19 @@ Tasks whose arguments are ready wait in a queue per *scheduling key* (their reso
 For each key the owner leases workers from the node daemon and pushes tasks straight to them;
 a lease is kept while more tasks of its shape wait, and given back after a short linger when
 the queue is empty. A worker that dies mid-task makes its task retry (``max_retries``) or
-fail with ``WorkerCrashedError``. Everything here runs on the runtime's event loop thread.
+fail with ``WorkerCrashedError``.
+
+Everything here runs on the runtime's event loop thread but :meth:`Submitter.try_direct`: a
+user thread submitting a task with no pending arguments, when a leased worker of its shape
+has room and nothing is queued, writes the push itself (no hand-off to the loop, whose
+wake-up costs more than the write). ``lock`` guards the state both touch: the keys' queues
+and workers, the workers' in-flight counts, ``running``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -67,6 +74,7 @@ class LeasedWorker:
     oom: dict | None = None  # set when the memory monitor ends this worker
     dead: bool = False
     pid: int | None = None
+    idle_since: float = 0.0  # loop time when its last task ended (inflight fell to 0)
 
 
 @dataclass
@@ -85,27 +93,58 @@ class Submitter:
         self.keys: dict[tuple, KeyState] = {}
         self.running: dict[bytes, TaskSpec] = {}  # task id -> spec, pushed and not finished
         self.pipeline = max(1, rt.cfg.worker_lease_pipeline)
+        self.lock = threading.RLock()
 
     # -- queueing -------------------------------------------------------------------------
     def enqueue(self, spec: TaskSpec) -> None:
-        ks = self.keys.get(spec.key)
-        if ks is None:
-            ks = self.keys[spec.key] = KeyState(spec.resources, spec.strategy)
-        ks.tasks.append(spec)
-        self._pump(ks)
+        with self.lock:
+            ks = self.keys.get(spec.key)
+            if ks is None:
+                ks = self.keys[spec.key] = KeyState(spec.resources, spec.strategy)
+            ks.tasks.append(spec)
+            self._pump(ks)
+
+    def try_direct(self, spec: TaskSpec) -> bool:
+        """From a user thread: push ``spec`` (its arguments ready) to a leased worker of its
+        shape now, if one has room and no task of that shape is queued; else say no (the
+        caller queues it for the loop)."""
+        with self.lock:
+            ks = self.keys.get(spec.key)
+            if ks is None or ks.tasks:
+                return False
+            for lw in ks.workers:
+                if lw.inflight < self.pipeline and not lw.dead and not lw.conn.closed:
+                    break
+            else:
+                return False
+            body, bufs = self._body(lw, spec)
+            self._start(lw, spec)
+            # Under the lock: a cancel (on the loop) that finds it running is sent after it.
+            lw.conn.request_from_thread("push_task", body, bufs,
+                                        lambda f: self._on_reply(ks, lw, spec, f))
+            return True
 
     def cancel_queued(self, task_id: bytes) -> TaskSpec | None:
-        for ks in self.keys.values():
-            for spec in ks.tasks:
-                if spec.task_id == task_id:
-                    ks.tasks.remove(spec)
-                    return spec
-        return None
+        with self.lock:
+            for ks in self.keys.values():
+                for spec in ks.tasks:
+                    if spec.task_id == task_id:
+                        ks.tasks.remove(spec)
+                        return spec
+            return None
+
+    def running_task(self, task_id: bytes) -> TaskSpec | None:
+        with self.lock:
+            return self.running.get(task_id)
+
+    def unfinished_ids(self) -> set:
+        with self.lock:
+            ids = set(self.running)
+            for ks in self.keys.values():
+                ids.update(spec.task_id for spec in ks.tasks)
+            return ids
 
     def _pump(self, ks: KeyState) -> None:
-        if ks.linger is not None:
-            ks.linger.cancel()
-            ks.linger = None
         for lw in ks.workers:
             while ks.tasks and lw.inflight < self.pipeline and not lw.dead:
                 self._push(ks, lw, ks.tasks.popleft())
@@ -113,18 +152,27 @@ class Submitter:
         while want > ks.requesting and ks.requesting < MAX_PENDING_LEASE_REQUESTS:
             ks.requesting += 1
             spawn(self._lease(ks))
-        if not ks.tasks:
-            idle = [lw for lw in ks.workers if lw.inflight == 0]
-            if idle:
-                ks.linger = self.rt.loop.call_later(LEASE_LINGER_S, self._return_idle, ks)
+        if not ks.tasks and ks.linger is None and any(lw.inflight == 0 for lw in ks.workers):
+            # One timer per linger period, not one per task: it checks how long each
+            # worker has been idle when it fires (direct pushes never touch it).
+            ks.linger = self.rt.loop.call_later(LEASE_LINGER_S, self._return_idle, ks)
 
     def _return_idle(self, ks: KeyState) -> None:
-        ks.linger = None
-        if ks.tasks:
-            return
-        for lw in [w for w in ks.workers if w.inflight == 0]:
-            ks.workers.remove(lw)
-            self._return(lw)
+        with self.lock:
+            ks.linger = None
+            if ks.tasks:
+                return
+            now = self.rt.loop.time()
+            soonest = None
+            for lw in [w for w in ks.workers if w.inflight == 0]:
+                left = lw.idle_since + LEASE_LINGER_S - now
+                if left <= 0:
+                    ks.workers.remove(lw)
+                    self._return(lw)
+                else:
+                    soonest = left if soonest is None else min(soonest, left)
+            if soonest is not None:
+                ks.linger = self.rt.loop.call_later(soonest, self._return_idle, ks)
 
     def _return(self, lw: LeasedWorker, kill: bool = False, exiting: bool = False) -> None:
         conn = lw.node_conn or self.rt.node_conn
@@ -191,23 +239,52 @@ class Submitter:
         ks.requesting -= 1
         lw = LeasedWorker(body["lease_id"], body["worker_id"], body["address"],
                           body.get("gpu_ids") or [], conn, node_conn, body.get("node_id"),
-                          pid=body.get("pid"))
-        if conn.closed:
-            self._return(lw, kill=True)
-        else:
-            ks.workers.append(lw)
-        self._pump(ks)
+                          pid=body.get("pid"), idle_since=self.rt.loop.time())
+        with self.lock:
+            if conn.closed:
+                self._return(lw, kill=True)
+            else:
+                ks.workers.append(lw)
+            self._pump(ks)
 
     def _fail_key(self, ks: KeyState, err: Exception) -> None:
         from .errors import RayError, RaySystemError
 
         if not isinstance(err, RayError):
             err = RaySystemError(f"could not lease a worker: {err}")
-        while ks.tasks:
-            self.rt.fail_task(ks.tasks.popleft(), err)
+        with self.lock:
+            failed = list(ks.tasks)
+            ks.tasks.clear()
+        for spec in failed:
+            self.rt.fail_task(spec, err)
 
     # -- pushing --------------------------------------------------------------------------
     def _push(self, ks: KeyState, lw: LeasedWorker, spec: TaskSpec) -> None:
+        body, bufs = self._body(lw, spec)
+        sent = lw.conn.state["fids"]
+        self._start(lw, spec)
+        try:
+            lw.conn.request_cb("push_task", body, bufs,
+                               lambda f: self._on_reply(ks, lw, spec, f))
+        except ConnectionLost:
+            lw.inflight -= 1
+            self.running.pop(spec.task_id, None)
+            sent.discard(spec.fid)
+            self._worker_lost(ks, lw)
+            ks.tasks.appendleft(spec)
+            spec.attempt -= 1
+            self._pump(ks)
+            return
+
+    def _start(self, lw: LeasedWorker, spec: TaskSpec) -> None:
+        spec.worker = lw
+        spec.attempt += 1
+        self.rt.task_events.running(spec.task_id, spec.attempt, lw.worker_id, lw.node_id,
+                                    lw.pid)
+        lw.inflight += 1
+        self.running[spec.task_id] = spec
+
+    def _body(self, lw: LeasedWorker, spec: TaskSpec) -> tuple[dict, list]:
         bufs: list = []
         sent = lw.conn.state.setdefault("fids", set())
         body = {
@@ -230,27 +307,16 @@ class Submitter:
             body["env"] = spec.env_vars
         if spec.max_calls:
             body["mc"] = spec.max_calls
-        spec.worker = lw
-        spec.attempt += 1
-        self.rt.task_events.running(spec.task_id, spec.attempt, lw.worker_id, lw.node_id,
-                                    lw.pid)
-        lw.inflight += 1
-        self.running[spec.task_id] = spec
-        try:
-            lw.conn.request_cb("push_task", body, bufs,
-                               lambda f: self._on_reply(ks, lw, spec, f))
-        except ConnectionLost:
-            lw.inflight -= 1
-            self.running.pop(spec.task_id, None)
-            sent.discard(spec.fid)
-            self._worker_lost(ks, lw)
-            ks.tasks.appendleft(spec)
-            spec.attempt -= 1
-            self._pump(ks)
-            return
+        return body, bufs
 
     def _on_reply(self, ks: KeyState, lw: LeasedWorker, spec: TaskSpec, fut) -> None:
+        with self.lock:
+            self._on_reply_locked(ks, lw, spec, fut)
+
+    def _on_reply_locked(self, ks: KeyState, lw: LeasedWorker, spec: TaskSpec, fut) -> None:
         lw.inflight -= 1
+        if lw.inflight == 0:
+            lw.idle_since = self.rt.loop.time()
         self.running.pop(spec.task_id, None)
         spec.worker = None
         exc = fut.exception()
@@ -275,7 +341,9 @@ class Submitter:
 
     def worker_oom(self, info: dict) -> None:
         """The node's memory monitor is about to end this worker: remember why."""
-        for spec in self.running.values():
+        with self.lock:
+            running = list(self.running.values())
+        for spec in running:
             lw = spec.worker
             if lw is not None and lw.lease_id == info["lease_id"] and \
                     lw.worker_id == info["worker_id"]:
@@ -317,9 +385,10 @@ class Submitter:
 
     def peer_lost(self, conn) -> None:
         """A connection closed: leases on that worker are gone."""
-        for ks in self.keys.values():
-            for lw in [w for w in ks.workers if w.conn is conn]:
-                self._worker_lost(ks, lw)
+        with self.lock:
+            for ks in self.keys.values():
+                for lw in [w for w in ks.workers if w.conn is conn]:
+                    self._worker_lost(ks, lw)
 
     def shutdown(self) -> None:
         for ks in self.keys.values():

@@ -63,6 +63,9 @@ class Tasks:
         self.task_events.submitted(spec.task_id, spec.name, job_id=self.rt.job_id,
                                    waits_for_args=bool(deps),
                                    parent=getattr(self.current_task, "task_id", None))
+        if not deps and not self._submissions and self.rt.cancelling_task is None \
+                and self.submitter.try_direct(spec):
+            return  # pushed from this thread to a leased worker with room
         self._submissions.append((self._submit, spec, deps))
         if not self._submit_scheduled:
             self._submit_scheduled = True
@@ -335,9 +338,7 @@ class Tasks:
         """Cancel every task this process submitted that has not finished (the children
         of a task being cancelled recursively); ``force`` is ignored for actor calls."""
         self._drain_submissions()  # tasks just submitted are still in the batch
-        ids = set(self.submitter.running) | set(self.resolving)
-        for ks in self.submitter.keys.values():
-            ids.update(spec.task_id for spec in ks.tasks)
+        ids = self.submitter.unfinished_ids() | set(self.resolving)
         for tid in ids:
             self.cancel_local(tid, force, True)
         for tid in self.actor_submitter.unfinished():
@@ -351,7 +352,7 @@ class Tasks:
             spec.cancelled = True
             self.fail_task(spec, exc_mod.TaskCancelledError(task_id.hex()))
             return None
-        spec = self.submitter.running.get(task_id)
+        spec = self.submitter.running_task(task_id)
         if spec is not None:
             spec.cancelled = True
             lw = spec.worker
