@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 class TaskExecutor:
     def __init__(self, rt):
         self.rt = rt
-        self.queue: queue.Queue = queue.Queue()
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()  # C: one futex hand-off, no Condition
         self.functions: dict[bytes, object] = {}
         self.current_tid: bytes | None = None
         self.cancelled: set[bytes] = set()  # queued tasks cancelled before they started
