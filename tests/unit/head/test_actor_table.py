@@ -136,7 +136,7 @@ def test_dead_actors_drop_their_spec_and_are_bounded():
     assert t.take_evicted() == [b"\x00", b"\x01"] and t.take_evicted() == []
     assert ("ns", "n0") not in t.names
     assert all(t.actors[a].state == at.DEAD for a in t.actors)
-    assert t._classes == {}  # no spec holds the class bytes any more
+    assert len(t.blobs) == 0  # no spec holds the class bytes any more
 
 
 def test_identical_class_bytes_are_shared():
@@ -144,8 +144,8 @@ def test_identical_class_bytes_are_shared():
     a, b = _with_class(t, b"a", b"K" * 100), _with_class(t, b"b", b"K" * 100)
     assert a.spec_bufs[0] is b.spec_bufs[0]
     c = _with_class(t, b"c", b"L" * 100)
-    assert c.spec_bufs[0] is not a.spec_bufs[0] and len(t._classes) == 2
+    assert c.spec_bufs[0] is not a.spec_bufs[0] and len(t.blobs) == 2
     t.kill(b"a")
-    assert len(t._classes) == 2  # b still uses it
+    assert len(t.blobs) == 2  # b still uses it
     t.kill(b"b")
-    assert len(t._classes) == 1
+    assert len(t.blobs) == 1

@@ -38,36 +38,37 @@ class ActorManager:
         self.placing: dict[bytes, dict[bytes, tuple[ResourceSet, bool]]] = {}
 
     # -- durability -----------------------------------------------------------------------
-    def _save(self, e: at.ActorEntry | None) -> None:
-        db = self.store.db if self.store is not None else None
-        if db is None or e is None:
-            return
+    def _row(self, e: at.ActorEntry) -> dict:
         fields = {k: v for k, v in e.__dict__.items() if k != "waiters"}
-        fields["lease_node"] = (self.leases.get(e.worker_id) or (None, None))[0]
-        fields["lease_id"] = (self.leases.get(e.worker_id) or (None, None))[1]
-        db.put_actor(e.actor_id, fields)
+        held = self.leases.get(e.worker_id) or (None, None)
+        fields["lease_node"], fields["lease_id"] = held
+        return fields
 
-    def _drop_evicted(self) -> None:
+    def _save(self, *entries: at.ActorEntry | None) -> None:
+        """Write ``entries`` and what changed beside them (new and unused class blobs,
+        deaths no action named, evicted records) in one transaction."""
+        changed = self.table.take_changed()
         evicted = self.table.take_evicted()
+        added, removed = self.table.blobs.take_changes()
         db = self.store.db if self.store is not None else None
-        if db is not None:
-            for aid in evicted:
-                db.del_actor(aid)
+        if db is None:
+            return
+        todo = {id(e): e for e in (*entries, *changed)
+                if e is not None and self.table.actors.get(e.actor_id) is e}
+        if todo or evicted or added or removed:
+            db.write_actors(added, [(e.actor_id, self._row(e)) for e in todo.values()],
+                            removed, evicted)
 
     def recover(self, rows: list[dict]) -> None:
         """Actors as the previous head left them: live ones are watched again, unfinished
         ones placed again; owners get a window to reattach."""
+        lost = []
         for row in rows:
             lease_node = row.pop("lease_node", None)
             lease_id = row.pop("lease_id", None)
             e = at.ActorEntry(**row)
-            self.table.actors[e.actor_id] = e
-            if e.state == at.DEAD:  # records of an older head: specs dropped, bounded
-                self.table.buried(e)
-            elif e.spec is not None:
-                e.spec_bufs = self.table._intern_class(e.spec, e.spec_bufs)
-            if e.name and e.state != at.DEAD:
-                self.table.names[(e.namespace, e.name)] = e.actor_id
+            if not self.table.recovered(e):
+                lost.append(e)
             if e.worker_id is not None and lease_node is not None:
                 self.leases[e.worker_id] = (lease_node, lease_id)
             if e.state == at.ALIVE and e.address:
@@ -75,7 +76,14 @@ class ActorManager:
             elif e.state in (at.PENDING, at.RESTARTING) and e.spec is not None:
                 e.worker_id = e.address = None
                 spawn(self._lease(e))
-        self._drop_evicted()
+        for e in lost:  # its class is gone: alive, it runs on but cannot restart
+            e.no_restart = True
+            if e.state != at.ALIVE:
+                self._run(self.table.creation_aborted(
+                    e.actor_id, "its class was lost from the head's control store"))
+        self._save()
+        if self.store is not None and self.store.db is not None:
+            self.store.db.drop_unused_blobs()
         self._orphans = {e.owner_id for e in self.table.actors.values()
                          if not e.detached and e.state != at.DEAD}
         asyncio.get_running_loop().call_later(
@@ -178,9 +186,7 @@ class ActorManager:
 
     # -- actions --------------------------------------------------------------------------
     def _run(self, actions: list) -> None:
-        for e in {id(a.entry): a.entry for a in actions}.values():
-            self._save(e)
-        self._drop_evicted()
+        self._save(*{id(a.entry): a.entry for a in actions}.values())
         for a in actions:
             if isinstance(a, at.Lease):
                 spawn(self._lease(a.entry))

@@ -8,7 +8,6 @@ create the instance, kill a process, answer the callers waiting for an address).
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from ..wire.death_causes import (
     owner_died_cause,
     worker_died_cause,
 )
+from .class_blobs import ClassBlobs
 
 PENDING, ALIVE, RESTARTING, DEAD = "PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"
 
@@ -47,6 +47,7 @@ class ActorEntry:
     incarnation: int = 0
     spec: dict | None = None  # creation spec (class, args, resources), kept for restarts
     spec_bufs: list = field(default_factory=list)
+    class_blob: bytes | None = None  # key of spec_bufs[spec["cls"]] in the table's blobs
     address: str | None = None
     worker_id: bytes | None = None
     node_id: bytes | None = None
@@ -108,7 +109,8 @@ class NameTaken(ValueError):
 class ActorTable:
     """``max_dead`` bounds the dead actors' records kept for the state API (oldest death
     dropped first, as Ray's ``maximum_gcs_destroyed_actor_cached_count``); a dead actor's
-    creation spec is dropped at death. Identical class bytes are shared between specs."""
+    creation spec is dropped at death. Identical class bytes are held once, in ``blobs``,
+    by the specs that use them."""
 
     def __init__(self, max_dead: int = 10000) -> None:
         self.actors: dict[bytes, ActorEntry] = {}
@@ -116,35 +118,61 @@ class ActorTable:
         self.max_dead = max_dead
         self.dead: deque[bytes] = deque()  # ids of dead actors still kept, oldest first
         self.evicted: list[bytes] = []  # dropped records not yet taken by take_evicted
-        self._classes: dict[bytes, list] = {}  # sha256 -> [class bytes, specs using them]
+        self.blobs = ClassBlobs()
+        self.changed: list[ActorEntry] = []  # changed outside any action, to save
 
-    # -- dead actors ----------------------------------------------------------------------
-    def _intern_class(self, spec: dict, bufs: list) -> list:
+    # -- class blobs ----------------------------------------------------------------------
+    def _hold_spec(self, e: ActorEntry, spec: dict, bufs: list, stored: bool = False) -> None:
+        """``e``'s spec becomes ``spec``: its class bytes are the table's shared copy."""
+        self._release_class(e)
         i = spec.get("cls")
-        if not isinstance(i, int) or not 0 <= i < len(bufs):
-            return bufs
-        key = hashlib.sha256(bufs[i]).digest()
-        shared = self._classes.setdefault(key, [bytes(bufs[i]), 0])
-        shared[1] += 1
-        bufs = list(bufs)
-        bufs[i] = shared[0]
-        return bufs
+        if isinstance(i, int) and 0 <= i < len(bufs) and bufs[i] is not None:
+            e.class_blob, shared = self.blobs.hold(bufs[i], stored)
+            bufs = list(bufs)
+            bufs[i] = shared
+        e.spec, e.spec_bufs = spec, bufs
 
     def _release_class(self, e: ActorEntry) -> None:
-        i = (e.spec or {}).get("cls")
-        if isinstance(i, int) and 0 <= i < len(e.spec_bufs):
-            key = hashlib.sha256(e.spec_bufs[i]).digest()
-            shared = self._classes.get(key)
-            if shared is not None:
-                shared[1] -= 1
-                if shared[1] <= 0:
-                    del self._classes[key]
+        if e.class_blob is not None:
+            self.blobs.release(e.class_blob)
+            e.class_blob = None
 
+    def take_changed(self) -> list[ActorEntry]:
+        """The entries to save that no action names: deaths with no worker to kill and no
+        one waiting, records read back in an older form."""
+        out, self.changed = self.changed, []
+        return out
+
+    def recovered(self, e: ActorEntry) -> bool:
+        """``e`` as the durable store kept it; its class bytes, if it names a blob, came
+        from there. False if the class is lost (the blob it names was missing)."""
+        self.actors[e.actor_id] = e
+        key, e.class_blob = e.class_blob, None
+        if e.state == DEAD:  # records of an older head: specs dropped, bounded
+            if e.spec is not None:
+                self.buried(e)
+            else:
+                self._keep_dead(e)
+            return True
+        if e.name:
+            self.names[(e.namespace, e.name)] = e.actor_id
+        if e.spec is None:
+            return key is None  # no spec yet (waiting for it), or its class was lost
+        self._hold_spec(e, e.spec, e.spec_bufs, stored=key is not None)
+        if key is None and e.class_blob is not None:
+            self.changed.append(e)  # its row still holds the class bytes: store them apart
+        return True
+
+    # -- dead actors ----------------------------------------------------------------------
     def buried(self, e: ActorEntry) -> None:
         """``e`` is dead for good: drop its spec and keep its record among the last
         ``max_dead`` deaths."""
         self._release_class(e)
         e.spec, e.spec_bufs = None, []
+        self.changed.append(e)
+        self._keep_dead(e)
+
+    def _keep_dead(self, e: ActorEntry) -> None:
         self.dead.append(e.actor_id)
         while len(self.dead) > max(self.max_dead, 0):
             aid = self.dead.popleft()
@@ -180,8 +208,7 @@ class ActorTable:
         e = self.actors.get(actor_id)
         if e is None or e.state == DEAD:
             return []
-        self._release_class(e)
-        e.spec, e.spec_bufs = spec, self._intern_class(spec, bufs)
+        self._hold_spec(e, spec, bufs)
         return [Lease(e)]
 
     def leased(self, actor_id: bytes, grant: dict) -> list:

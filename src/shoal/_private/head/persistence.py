@@ -5,6 +5,11 @@ specs, placement groups) and read back when a head starts on an existing session
 restarted head finds named and detached actors, groups and jobs where they were. Rows are
 msgpack blobs keyed by id: the schema is the code's own dataclasses, versioned by table.
 
+An actor's class bytes are not in its row: each distinct class is one row of ``blobs``,
+keyed by its sha256, and the actor row names it in its ``blob`` column (its spec's class
+slot is nil on disk). A blob is deleted with the last row naming it. Rows written before
+(class bytes inline, no ``blob``) still load.
+
 On open the file is checked (issue 13 item 16): SQLite silently ignores a WAL whose header or
 frames fail their checksums, so a damaged WAL would make a restarted head start empty. The
 WAL's header and frame checksums are verified before SQLite sees it, then ``PRAGMA
@@ -31,9 +36,12 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB);
 CREATE TABLE IF NOT EXISTS kv (ns TEXT, key BLOB, value BLOB, PRIMARY KEY (ns, key));
 CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, data BLOB);
-CREATE TABLE IF NOT EXISTS actors (id BLOB PRIMARY KEY, data BLOB);
+CREATE TABLE IF NOT EXISTS actors (id BLOB PRIMARY KEY, data BLOB, blob BLOB);
 CREATE TABLE IF NOT EXISTS pgs (id BLOB PRIMARY KEY, data BLOB);
+CREATE TABLE IF NOT EXISTS blobs (hash BLOB PRIMARY KEY, data BLOB);
 """
+# After SCHEMA: a store made before the blobs table gets its actors' blob column.
+INDEXES = "CREATE INDEX IF NOT EXISTS actors_by_blob ON actors (blob);"
 
 
 def _pack(obj) -> bytes:
@@ -123,6 +131,10 @@ class HeadStore:
                         why = "; ".join(rows[:3])
                 if why is None:
                     db.executescript(SCHEMA)
+                    columns = [r[1] for r in db.execute("PRAGMA table_info(actors)")]
+                    if "blob" not in columns:
+                        db.execute("ALTER TABLE actors ADD COLUMN blob BLOB")
+                    db.executescript(INDEXES)
                     return db
         except sqlite3.DatabaseError as e:
             why = str(e)
@@ -159,10 +171,43 @@ class HeadStore:
         self.db.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?)", (job_id, _pack(data)))
 
     def put_actor(self, actor_id: bytes, data: dict) -> None:
-        self.db.execute("INSERT OR REPLACE INTO actors VALUES (?, ?)", (actor_id, _pack(data)))
+        """One actor's row; its class bytes, if ``data["class_blob"]`` names them, are left
+        out (they are in ``blobs``, written by :meth:`write_actors`)."""
+        key = data.get("class_blob")
+        spec, bufs = data.get("spec") or {}, data.get("spec_bufs") or []
+        i = spec.get("cls")
+        if key is not None and isinstance(i, int) and 0 <= i < len(bufs):
+            bufs = list(bufs)
+            bufs[i] = None
+            data = {**data, "spec_bufs": bufs}
+        self.db.execute("INSERT OR REPLACE INTO actors VALUES (?, ?, ?)",
+                        (actor_id, _pack(data), key))
 
     def del_actor(self, actor_id: bytes) -> None:
         self.db.execute("DELETE FROM actors WHERE id = ?", (actor_id,))
+
+    def write_actors(self, added: dict[bytes, bytes], rows: list[tuple[bytes, dict]],
+                     removed=(), deleted=()) -> None:
+        """In one transaction: store the new class blobs, write the actors' rows, delete
+        the ``deleted`` actors and the ``removed`` blobs that no row names any more."""
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", added.items())
+            for actor_id, data in rows:
+                self.put_actor(actor_id, data)
+            self.db.executemany("DELETE FROM actors WHERE id = ?", [(a,) for a in deleted])
+            self.db.executemany(
+                "DELETE FROM blobs WHERE hash = ? AND NOT EXISTS "
+                "(SELECT 1 FROM actors WHERE blob = ?)", [(k, k) for k in removed])
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def drop_unused_blobs(self) -> int:
+        """Delete the blobs no actor row names (left by an older head); how many."""
+        return self.db.execute("DELETE FROM blobs WHERE hash NOT IN "
+                               "(SELECT blob FROM actors WHERE blob IS NOT NULL)").rowcount
 
     def put_pg(self, pg_id: bytes, data: dict) -> None:
         self.db.execute("INSERT OR REPLACE INTO pgs VALUES (?, ?)", (pg_id, _pack(data)))
@@ -179,7 +224,31 @@ class HeadStore:
         return {i: _unpack(d) for i, d in self.db.execute("SELECT id, data FROM jobs")}
 
     def actors(self) -> list[dict]:
-        return [_unpack(d) for (d,) in self.db.execute("SELECT data FROM actors")]
+        """The actors' rows, each with its class bytes back in its spec (one bytes object
+        per blob, shared by the rows naming it). A row naming a missing blob comes back
+        without its spec, its ``class_blob`` still set."""
+        blobs: dict[bytes, bytes | None] = {}
+        out = []
+        for data, key in self.db.execute("SELECT data, blob FROM actors"):
+            row = _unpack(data)
+            if key is not None:
+                if key not in blobs:
+                    got = self.db.execute("SELECT data FROM blobs WHERE hash = ?",
+                                          (key,)).fetchone()
+                    blobs[key] = got[0] if got else None
+                spec, bufs = row.get("spec") or {}, list(row.get("spec_bufs") or [])
+                i = spec.get("cls")
+                if blobs[key] is not None and isinstance(i, int) and 0 <= i < len(bufs):
+                    bufs[i] = blobs[key]
+                    row["spec_bufs"] = bufs
+                else:
+                    log.warning("actor %s names class blob %s, missing from %s: its "
+                                "creation spec is lost", row.get("actor_id", b"").hex(),
+                                key.hex()[:16], self.path)
+                    row["spec"], row["spec_bufs"] = None, []
+                row["class_blob"] = key
+            out.append(row)
+        return out
 
     def pgs(self) -> list[dict]:
         return [_unpack(d) for (d,) in self.db.execute("SELECT data FROM pgs")]
