@@ -149,3 +149,25 @@ def test_identical_class_bytes_are_shared():
     assert len(t.blobs) == 2  # b still uses it
     t.kill(b"b")
     assert len(t.blobs) == 1
+
+
+def test_a_kill_before_the_node_relinks_reaches_it_when_it_does():
+    # Just after a head restart the actors' nodes have not linked to the new head yet: a
+    # ray.kill then must not be lost (the old instance would run on, answering calls).
+    from shoal._private.head.actor_manager import ActorManager
+
+    returned = []
+
+    class Link:
+        def return_lease(self, body):
+            returned.append(body)
+
+    mgr = ActorManager(b"t")
+    mgr.leases[b"w1"] = (b"node-1", 7)
+    mgr._release(b"w1")
+    assert returned == []  # no link yet
+    mgr.node_links[b"node-1"] = Link()
+    mgr.node_linked(b"node-1")
+    assert returned == [{"lease_id": 7, "kill": True}]
+    mgr.node_linked(b"node-1")  # once only
+    assert len(returned) == 1

@@ -30,6 +30,8 @@ class ActorManager:
         self.node_links: dict[bytes, object] = {}  # node id -> node daemon link
         self.worker_conns: dict[bytes, Connection] = {}  # actor id -> its worker
         self.leases: dict[bytes, tuple] = {}  # worker id -> (node link, lease id)
+        # lease returns for nodes not linked to this head yet (a restarted head): sent on link
+        self.returns_waiting: dict[bytes, list] = {}
         self.grants: dict[bytes, dict] = {}  # actor id -> its current lease grant
         # Leases asked of a node and not granted yet (node id -> actor id -> needs): the
         # node's reports do not count them, so placing several actors at once would send
@@ -332,6 +334,15 @@ class ActorManager:
             link = self.node_links.get(node_id)
             if link is not None:
                 link.return_lease({"lease_id": lease_id, "kill": True})
+            else:  # not linked (yet) to this head, as just after a head restart: on link
+                self.returns_waiting.setdefault(node_id, []).append(
+                    {"lease_id": lease_id, "kill": True})
+
+    def node_linked(self, node_id: bytes) -> None:
+        """A node (re)joined: give it the leases ended while it was not linked."""
+        link = self.node_links.get(node_id)
+        for body in self.returns_waiting.pop(node_id, ()):
+            link.return_lease(body)
 
     def node_died(self, node_id: bytes) -> None:
         """Actors on a dead node have died with it (restarted elsewhere if they may)."""

@@ -156,6 +156,7 @@ class ControlStore:
             conn.state["node_id"] = entry.node_id
             conn.close_callbacks.append(lambda _c: self.node_gone(entry.node_id))
             log.info("node %s joined from %s", entry.node_id.hex()[:12], entry.ip)
+        self.actors.node_linked(entry.node_id)
         self._publish({"node": entry.public()})
         self._broadcast_view()  # membership changes go out at once
         self.pgs.resources_changed()
