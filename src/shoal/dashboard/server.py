@@ -3,12 +3,14 @@
 The head runs it as a service (:class:`DashboardService`, named by the ``dashboard_service``
 setting; see ``shoal._private.head.services``): ``bind()`` takes the port before the head
 says READY (so the URL it prints is true); ``start()`` imports aiohttp and starts answering
-afterwards, off the start's critical path. Routes are listed in ``docs/dashboard.md``; every
-request passes :mod:`auth` first.
+afterwards, off the start's critical path. Connections pass :mod:`gate` (a deadline and a
+size for the first request head, caps per source) before aiohttp sees them; routes are listed
+in ``docs/dashboard.md``; every request passes :mod:`auth` first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
@@ -54,21 +56,49 @@ def url_of(sock: socket.socket, advertise_ip: str) -> str:
     return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
-async def serve(sock: socket.socket, queries: HeadQueries, token: str):
-    """Answer on ``sock`` until the returned runner is cleaned up."""
+class Serving:
+    """A started dashboard: the listening server, its gate and aiohttp's runner."""
+
+    def __init__(self, server: asyncio.AbstractServer, gate, runner) -> None:
+        self.server = server
+        self.gate = gate
+        self.runner = runner
+
+    async def close(self) -> None:
+        """Stop accepting, drop the connections still in the gate, then let aiohttp close
+        the ones it serves (a request in progress has a few seconds to finish)."""
+        self.server.close()
+        self.gate.close()
+        await self.runner.cleanup()
+        await asyncio.wait_for(self.server.wait_closed(), SHUTDOWN_TIMEOUT_S)
+
+
+SHUTDOWN_TIMEOUT_S = 5.0
+
+
+async def serve(sock: socket.socket, queries: HeadQueries, token: str) -> Serving:
+    """Answer on ``sock`` (through :mod:`gate`) until the returned value is closed."""
     from aiohttp import web
 
+    from .gate import Gate
     from .routes import build_app
 
     host, port = sock.getsockname()[:2]
     extra = tuple(h.strip() for h in config.dashboard_allowed_hosts.split(",") if h.strip())
     policy = auth.Policy(token=token, host=host, port=port, extra_hosts=extra)
     app = build_app(queries, policy)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           keepalive_timeout=config.dashboard_keepalive_timeout_s,
+                           shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
-    await web.SockSite(runner, sock).start()
+    gate = Gate(runner.server, lambda headers, cookies: policy.token_ok(headers, cookies)[0])
+    try:
+        server = await asyncio.get_running_loop().create_server(gate, sock=sock)
+    except BaseException:
+        await runner.cleanup()
+        raise
     log.info("dashboard serving at %s:%d", host, port)
-    return runner
+    return Serving(server, gate, runner)
 
 
 class DashboardService:
@@ -76,7 +106,7 @@ class DashboardService:
 
     def __init__(self) -> None:
         self.sock: socket.socket | None = None
-        self.runner = None
+        self.serving: Serving | None = None
 
     def bind(self, host: str, port: int | None, advertise_ip: str) -> str:
         self.sock = bind(host, port)
@@ -86,15 +116,15 @@ class DashboardService:
         try:
             # The import (~0.2 s) runs in a thread so that the head answers meanwhile.
             await head.loop.run_in_executor(None, _import_web)
-            self.runner = await serve(self.sock, head.queries, head.token)
+            self.serving = await serve(self.sock, head.queries, head.token)
         except BaseException:
             self.sock.close()
             raise
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        if self.serving is not None:
+            serving, self.serving = self.serving, None
+            await serving.close()
 
 
 def _import_web() -> None:

@@ -69,6 +69,14 @@ SETTINGS: tuple[Setting, ...] = (
             "free port, printed)"),
     Setting("dashboard_allowed_hosts", "", "extra Host names (comma-separated host:port) "
             "the dashboard answers to, e.g. behind a proxy"),
+    Setting("dashboard_header_timeout_s", 10.0, "seconds a dashboard connection has to "
+            "send its first request head before it is dropped"),
+    Setting("dashboard_max_header_bytes", 16 * 1024, "largest first request head the "
+            "dashboard reads (a longer one is answered 431)"),
+    Setting("dashboard_max_open_per_source", 32, "dashboard connections one source address "
+            "may have open at once; past it a request without the cluster token gets 503"),
+    Setting("dashboard_keepalive_timeout_s", 15.0, "seconds an idle keep-alive dashboard "
+            "connection is kept"),
     Setting("max_frame_bytes", 512 * 1024 * 1024, "largest frame an authenticated peer may "
             "send; a bigger one ends the connection before it is buffered"),
     Setting("max_handshake_frame_bytes", 8 * 1024, "largest frame accepted before a peer "
