@@ -81,8 +81,8 @@ def test_init_starts_daemon_with_prestarted_workers_and_session_dir():
         assert os.path.isdir(os.path.join(session_dir, "logs"))
         token = os.path.join(session_dir, "token")
         assert os.stat(token).st_mode & 0o777 == 0o600
-        wait_for_condition(
-            lambda: sum("worker_main" in cmdline(p)
+        wait_for_condition(  # the node's worker fork server (--zygote) is not a worker
+            lambda: sum("worker_main" in cmdline(p) and "--zygote" not in cmdline(p)
                         for p in shoal_processes(session_dir)) == 2, timeout=10)
         # The daemon is in its own session: a Ctrl-C in the driver's terminal is not its.
         daemon = next(p for p in shoal_processes(session_dir)

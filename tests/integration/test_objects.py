@@ -132,6 +132,29 @@ def test_wait_returns_ready_in_input_order_and_timeout():
     ray.cancel(refs[1])
 
 
+def test_wait_on_all_ready_refs_keeps_input_order_and_the_split():
+    @ray.remote
+    def ident(i):
+        return i
+
+    refs = [ident.remote(i) for i in range(10)] + [ray.put(i) for i in range(10, 20)]
+    ray.get(refs)
+    shuffled = refs[::-1]
+    assert ray.wait(shuffled, num_returns=len(shuffled)) == (shuffled, [])
+    assert ray.wait(tuple(shuffled), num_returns=3) == (shuffled[:3], shuffled[3:])
+    # A ref that is not ready keeps its place among the not ready, the rest ready in order.
+    import time
+
+    @ray.remote
+    def slow():
+        time.sleep(30)
+
+    pending = slow.remote()
+    ready, not_ready = ray.wait([*refs[:5], pending, *refs[5:]], num_returns=20, timeout=0.2)
+    assert ready == refs and not_ready == [pending]
+    ray.cancel(pending)
+
+
 def test_object_store_files_live_in_dev_shm():
     ref = ray.put(np.ones(500_000))
     # shoal-<tag>-<random>-<object id>: the random part keeps the name unguessable

@@ -32,8 +32,15 @@ def main(argv=None) -> None:
     p.add_argument("--worker-id", required=True)
     p.add_argument("--node-id", required=True)
     p.add_argument("--session-tag", required=True)
+    p.add_argument("--zygote", type=int, default=None,
+                   help="serve as the node's worker fork server on this socket fd")
     args = p.parse_args(argv)
     _die_with_parent()
+    if args.zygote is not None:
+        from . import zygote
+
+        zygote.serve(args.zygote, main)
+        return
     session_dir = os.environ["SHOAL_SESSION_DIR"]
     from ..wire import worker_output
 

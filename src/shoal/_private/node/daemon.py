@@ -18,7 +18,7 @@ from ..wire.aio import spawn
 from ..wire.config import config
 from ..wire.resources import NodeResources, ResourceSet
 from ..wire.transport import Connection, ConnectionLost, RemoteError, connect
-from . import cluster_policy, memory_monitor, placement, proctree, scheduler
+from . import cluster_policy, forkserver, memory_monitor, placement, proctree, scheduler
 from . import output as node_output
 from .observe import NodeObserver
 from .store import NodeStore
@@ -80,6 +80,9 @@ class NodeDaemon:
         # What the node answers about itself (it knows the node's drivers and workers).
         self.observe = NodeObserver(self)
         self.ask = self.observe.ask  # the head's questions of its own node (in process)
+        # Workers are forked from a preloaded process where the platform allows it.
+        self.forks = forkserver.ForkServer() \
+            if config.worker_fork_server and forkserver.available() else None
 
     # -- lifecycle ------------------------------------------------------------------------
     def registration(self) -> dict:
@@ -88,6 +91,10 @@ class NodeDaemon:
                 "available": self.res.available.to_dict(), "session_dir": self.session_dir}
 
     async def start(self, prestart: int) -> None:
+        if self.forks is not None:
+            argv = self._worker_argv(forkserver.PLACEHOLDER)
+            spawn(self.forks.start(argv, self._worker_env(), os.path.join(
+                self.session_dir, "logs", f"zygote-{self.node_id.hex()[:8]}.log")))
         await self.head.register_node(self.registration())
         for _ in range(prestart):
             self._start_worker()
@@ -148,6 +155,11 @@ class NodeDaemon:
 
     async def stop(self) -> None:
         self.stopping = True
+        if self.forks is not None:
+            self.forks.close()
+            if self.forks.proc is not None:
+                _signal(self.forks.proc, signal.SIGKILL)
+                await self.forks.proc.wait()
         for wp in list(self.procs.values()):
             _signal(wp.proc, signal.SIGTERM)
         waits = [wp.proc.wait() for wp in self.procs.values()]
@@ -172,22 +184,39 @@ class NodeDaemon:
         self.sched.worker_starting(worker_id)
         spawn(self._spawn(worker_id))
 
-    async def _spawn(self, worker_id: bytes) -> None:
+    def _worker_env(self) -> dict:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         env["SHOAL_SESSION_DIR"] = self.session_dir
         env.update(self.worker_env)
+        return env
+
+    def _worker_argv(self, worker_hex: str) -> list[str]:
+        return ["--node-address", self.address, "--worker-id", worker_hex,
+                "--node-id", self.node_id.hex(), "--session-tag", self.session_tag]
+
+    async def _spawn(self, worker_id: bytes) -> None:
+        env = self._worker_env()
         env[proctree.WORKER_ENV] = worker_id.hex()  # inherited by what its tasks start
-        cmd = [sys.executable, "-m", "shoal._private.launch.worker_main",
-               "--node-address", self.address, "--worker-id", worker_id.hex(),
-               "--node-id", self.node_id.hex(), "--session-tag", self.session_tag]
+        argv = self._worker_argv(worker_id.hex())
         # Our own pipes (not asyncio's): their readers count bytes, for flush_logs.
         pipes = [os.pipe(), os.pipe()]
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *cmd, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=pipes[0][1], stderr=pipes[1][1],
-            )
+            proc = None
+            if self.forks is not None:
+                if not self.forks.settled.is_set():  # the first workers: it is starting
+                    try:
+                        await asyncio.wait_for(self.forks.settled.wait(),
+                                               config.fork_server_start_timeout_s)
+                    except TimeoutError:
+                        self.forks.close()
+                proc = await self.forks.spawn(argv, env, pipes[0][1], pipes[1][1])
+            if proc is None:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "shoal._private.launch.worker_main", *argv,
+                    env=env, stdin=asyncio.subprocess.DEVNULL,
+                    stdout=pipes[0][1], stderr=pipes[1][1],
+                )
         except OSError:
             log.exception("could not start a worker")
             for r, _w in pipes:

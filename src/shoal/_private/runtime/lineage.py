@@ -15,7 +15,7 @@ import logging
 
 from ..wire import serialization
 from . import errors as exc_mod
-from .ownership import PENDING, READY, Value
+from .ownership import READY, Value
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +79,12 @@ class Lineage:
         for rid in spec.return_ids:
             e = self.refs.owned.get(rid)
             if e is not None and e.state == READY:
-                e.state, e.value = PENDING, None
+                self.refs.mark_pending(rid, drop_value=True)
         self.rt.tasks.resubmit(spec)
 
     def _set_error(self, oid: bytes, err: BaseException) -> None:
         ser = serialization.serialize(err, is_error=True)
-        entry = self.refs.owned.get(oid)
-        if entry is not None:
-            entry.state = PENDING  # so that set_value wakes waiters with the error
+        self.refs.mark_pending(oid)  # so that set_value wakes waiters with the error
         self.rt.values.set_one(oid, Value(True, bytes(ser.meta), [], size=len(ser.meta)), None)
 
     def on_head_event(self, body: dict) -> None:

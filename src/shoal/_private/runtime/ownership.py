@@ -98,6 +98,9 @@ class RefTable:
         self.my_address = my_address
         self.owned: dict[bytes, Owned] = {}
         self.borrowed: dict[bytes, Borrowed] = {}
+        # Ids of the owned entries whose state is READY: ``wait`` on many refs asks it in one
+        # set operation rather than entry by entry. Changed with ``state``, under the lock.
+        self.ready: set[bytes] = set()
         self.lock = threading.RLock()
 
     # -- creation -------------------------------------------------------------------------
@@ -200,16 +203,29 @@ class RefTable:
                 return None
             entry.state = READY
             entry.value = value
+            self.ready.add(oid)
             if contains:
                 entry.contains = list(contains)
             waiters, entry.waiters = entry.waiters, []
             return waiters
+
+    def mark_pending(self, oid: bytes, *, drop_value: bool = False) -> None:
+        """The entry's value is to be made (again): not ready until ``set_value``."""
+        with self.lock:
+            entry = self.owned.get(oid)
+            if entry is None:
+                return
+            entry.state = PENDING
+            if drop_value:
+                entry.value = None
+            self.ready.discard(oid)
 
     def _maybe_free(self, oid: bytes, entry: Owned) -> list:
         if entry.local > 0 or entry.submitted > 0 or entry.borrowers or entry.freed:
             return []
         entry.freed = True
         del self.owned[oid]
+        self.ready.discard(oid)
         return [Free(oid, entry)]
 
     def summary(self) -> tuple[list[dict], list[dict]]:

@@ -43,6 +43,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("shm_dir", "/dev/shm", "tmpfs directory where the shared-memory object store keeps its segments"),
     Setting("prestart_workers", -1, "workers started with a node daemon; -1 means one per CPU"),
     Setting("max_workers_per_cpu", 4, "cap on worker processes per CPU (blocked workers may exceed one per CPU)"),
+    Setting("worker_fork_server", True, "fork new workers from a preloaded process (the "
+            "node's zygote) rather than start an interpreter each; falls back to exec"),
+    Setting("fork_server_start_timeout_s", 10.0, "seconds the first workers wait for the "
+            "fork server to be ready before they start by exec"),
     Setting("idle_worker_keep", -1, "idle workers kept alive beyond which extras exit; -1 means one per CPU"),
     Setting("start_timeout_s", 30.0, "seconds to wait for a daemon to come up before failing"),
     Setting("connect_timeout_s", 10.0, "seconds to wait when connecting to a daemon or peer"),
