@@ -21,6 +21,26 @@ def _best_rate(fn, n: int, repeats: int) -> float:
 
 
 def register(benchmark, rate_for) -> None:
+    @benchmark("actor_create", metrics=("actor_create_per_s",))
+    def actor_create(ray: Any, ctx) -> dict[str, float]:
+        """Actors created and each called once (``num_cpus=0``, so that CPUs never bound
+        them): N ``A.remote()`` then one ``get`` of a call to each; actors per second. Each
+        actor is a worker process of its own, so this is the cost of starting one."""
+
+        @ray.remote(num_cpus=0)
+        class A:
+            def f(self):
+                return None
+
+        n = ctx.repeats(50, 200)
+        t0 = time.perf_counter()
+        actors = [A.remote() for _ in range(n)]
+        ray.get([a.f.remote() for a in actors])
+        rate = n / (time.perf_counter() - t0)
+        for a in actors:
+            ray.kill(a)
+        return {"actor_create_per_s": rate}
+
     @benchmark("actor_sync", metrics=("actor_sync_per_s",))
     def actor_sync(ray: Any, ctx) -> dict[str, float]:
         """1:1 actor calls sync: ``ray.get(a.f.remote())`` back to back."""

@@ -26,24 +26,25 @@ DEFAULT_RAY_PYTHON = "/tmp/rayenv/bin/python"
 # "max_ms" (shoal's own value must be <= number), "vs_memcpy" (shoal's value must be <= number
 # times shoal's memcpy_large_ms from the same run).
 TARGETS: dict[str, tuple[str, float, str]] = {
-    "init_to_first_result_s": ("ratio", 5.0, ">= 5x ray"),
-    "task_sync_per_s": ("ratio", 3.0, ">= 3x ray"),
-    "task_async_per_s": ("ratio", 3.0, ">= 3x ray"),
+    "init_to_first_result_s": ("ratio", 10.0, ">= 10x ray"),
+    "task_sync_per_s": ("ratio", 5.0, ">= 5x ray"),
+    "task_async_per_s": ("ratio", 5.0, ">= 5x ray"),
     "get_large_ms": ("max_ms", 1.0, "< 1 ms"),
     "transfer_1mb_mb_per_s": ("ratio", 1.0, ">= ray"),
     "transfer_100mb_mb_per_s": ("ratio", 1.0, ">= ray"),
     "transfer_1gb_mb_per_s": ("ratio", 1.0, ">= ray"),
-    "get_obj_10k_refs_per_s": ("ratio", 1.0, ">= ray"),
-    "wait_1k_refs_per_s": ("ratio", 1.0, ">= ray"),
+    "get_obj_10k_refs_per_s": ("ratio", 3.0, ">= 3x ray"),
+    "wait_1k_refs_per_s": ("ratio", 3.0, ">= 3x ray"),
     "put_spilling_mb_per_s": ("ratio", 1.0, ">= ray"),
     "get_spilled_mb_per_s": ("ratio", 1.0, ">= ray"),
-    "actor_sync_per_s": ("ratio", 3.0, ">= 3x ray"),
-    "actor_async_per_s": ("ratio", 3.0, ">= 3x ray"),
+    "actor_sync_per_s": ("ratio", 5.0, ">= 5x ray"),
+    "actor_async_per_s": ("ratio", 5.0, ">= 5x ray"),
     "actor_1n_async_per_s": ("ratio", 3.0, ">= 3x ray"),
-    "actor_nn_async_per_s": ("ratio", 3.0, ">= 3x ray"),
+    "actor_nn_async_per_s": ("ratio", 8.0, ">= 8x ray"),
     "async_actor_sync_per_s": ("ratio", 3.0, ">= 3x ray"),
     "async_actor_async_per_s": ("ratio", 3.0, ">= 3x ray"),
-    "put_large_ms": ("vs_memcpy", 1.5, "<= 1.5x memcpy"),
+    "put_large_ms": ("vs_memcpy", 1.1, "<= 1.1x memcpy"),
+    "actor_create_per_s": ("ratio", 3.0, ">= 3x ray"),
 }
 
 

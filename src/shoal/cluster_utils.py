@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from ._private.launch.local_cluster import _read_ready
+from ._private.launch.local_cluster import _read_ready, daemon_env
 from ._private.wire import transport
 from ._private.wire.config import config
 from ._private.wire.session import Session
@@ -133,7 +133,8 @@ class Cluster:
         else:
             cmd += ["--port", "0", "--head-address", self._address]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True,
+                                env=daemon_env())
         try:
             info = _read_ready(proc, config.start_timeout_s)
         except BaseException:

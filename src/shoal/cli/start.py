@@ -327,7 +327,8 @@ def _spawn(sess: Session, args: list[str], what: str, keep_session: bool = False
     err_log = os.path.join(sess.path, "logs", "daemon.err")
     with open(err_log, "ab") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=err, start_new_session=True, close_fds=True)
+                                stderr=err, start_new_session=True, close_fds=True,
+                                env=local_cluster.daemon_env())
     try:
         info = _read_ready(proc, config.start_timeout_s)
     except (RuntimeError, TimeoutError) as e:

@@ -53,6 +53,12 @@ class LocalHead:
                 pass
 
 
+def daemon_env() -> dict:
+    """The environment a node daemon starts with: ours, and ``SHOAL_LEAN_INIT`` so that its
+    ``import shoal`` skips the public API it never uses (~0.1 s of its start)."""
+    return {**os.environ, "SHOAL_LEAN_INIT": "1"}
+
+
 def start_head(*, num_cpus=None, num_gpus=None, resources=None, memory=None,
                object_store_memory=None, watch_stdin=True, include_dashboard=None,
                dashboard_host=None, dashboard_port=None) -> LocalHead:
@@ -77,7 +83,7 @@ def start_head(*, num_cpus=None, num_gpus=None, resources=None, memory=None,
         cmd += ["--dashboard-port", str(int(dashboard_port))]
     proc = subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
-        start_new_session=True, close_fds=True,
+        start_new_session=True, close_fds=True, env=daemon_env(),
     )
     try:
         info = _read_ready(proc, config.start_timeout_s)

@@ -186,6 +186,7 @@ class NodeDaemon:
 
     def _worker_env(self) -> dict:
         env = dict(os.environ)
+        env.pop("SHOAL_LEAN_INIT", None)  # the daemon's own: workers use the public API
         env["PYTHONUNBUFFERED"] = "1"
         env["SHOAL_SESSION_DIR"] = self.session_dir
         env.update(self.worker_env)
