@@ -347,11 +347,12 @@ class ActorHandle:
         q = rt.actor_submitter.queue(self._actor_id_b)
         limit = self._opts.get("max_pending_calls", -1)
         with q.lock:
-            if limit and limit > 0 and q.count >= limit:
+            if limit and limit > 0 and q.made - q.finished >= limit:
                 raise exceptions.PendingCallsLimitExceeded(
-                    f"The actor {self._actor_id_b.hex()} has {q.count} pending calls, the "
+                    f"The actor {self._actor_id_b.hex()} has {q.made - q.finished} pending "
+                    "calls, the "
                     f"limit set by max_pending_calls={limit}.")
-            q.count += 1
+            q.made += 1
         spec_args, deps, hold = _prepare_args(rt, args, kwargs, method)
         if self._scope is not None:
             hold.append(self._scope)

@@ -53,7 +53,11 @@ class ActorQueue:
         self.connecting = False
         self.lost: list[ActorCall] = []  # died in flight, no retry left: await the verdict
         self.dead: BaseException | None = None
-        self.count = 0  # calls made and not finished, for max_pending_calls
+        # Calls made (by callers, under ``lock``) and finished (by the loop alone, so with no
+        # lock: the reply path never waits for a caller holding it): their difference is
+        # what max_pending_calls counts.
+        self.made = 0
+        self.finished = 0
         self.in_transit = 0  # calls handed to the loop and not yet queued here
         self.lock = threading.RLock()
         self.where: tuple = (None, None, None)  # the actor's worker id, node id, pid
@@ -318,8 +322,7 @@ class ActorSubmitter:
 
     @staticmethod
     def _finish_count(q: ActorQueue) -> None:
-        with q.lock:
-            q.count -= 1
+        q.finished += 1  # on the loop only
 
 
 def death_error(info: dict, actor_id: bytes) -> BaseException:
