@@ -20,6 +20,23 @@ def _best_rate(fn, n: int, repeats: int) -> float:
     return best
 
 
+def create_and_call(ray: Any, n: int) -> float:
+    """Create ``n`` actors (``num_cpus=0``), call each once; actors per second. Kills them."""
+
+    @ray.remote(num_cpus=0)
+    class A:
+        def f(self):
+            return None
+
+    t0 = time.perf_counter()
+    actors = [A.remote() for _ in range(n)]
+    ray.get([a.f.remote() for a in actors])
+    rate = n / (time.perf_counter() - t0)
+    for a in actors:
+        ray.kill(a)
+    return rate
+
+
 def register(benchmark, rate_for) -> None:
     @benchmark("actor_create", metrics=("actor_create_per_s",))
     def actor_create(ray: Any, ctx) -> dict[str, float]:
@@ -27,19 +44,7 @@ def register(benchmark, rate_for) -> None:
         them): N ``A.remote()`` then one ``get`` of a call to each; actors per second. Each
         actor is a worker process of its own, so this is the cost of starting one."""
 
-        @ray.remote(num_cpus=0)
-        class A:
-            def f(self):
-                return None
-
-        n = ctx.repeats(50, 200)
-        t0 = time.perf_counter()
-        actors = [A.remote() for _ in range(n)]
-        ray.get([a.f.remote() for a in actors])
-        rate = n / (time.perf_counter() - t0)
-        for a in actors:
-            ray.kill(a)
-        return {"actor_create_per_s": rate}
+        return {"actor_create_per_s": create_and_call(ray, ctx.repeats(50, 200))}
 
     @benchmark("actor_sync", metrics=("actor_sync_per_s",))
     def actor_sync(ray: Any, ctx) -> dict[str, float]:

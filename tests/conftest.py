@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
+import subprocess
 import time
 
 import psutil
@@ -18,6 +21,45 @@ def wait_for_condition(predicate, timeout: float = 10.0, interval: float = 0.02,
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s {msg}")
         time.sleep(interval)
+
+
+def stop_daemons(procs, sessions, timeout: float = 15) -> None:
+    """End daemons started with ``--watch-stdin`` (close their stdin, wait, kill the ones
+    that stay), then wait until no process of ``sessions`` is left."""
+    for p in procs:
+        try:
+            p.stdin.close()
+        except OSError:
+            pass
+    for p in procs:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+    for s in sessions:
+        wait_for_condition(lambda s=s: not shoal_processes(s), timeout=timeout)
+
+
+@contextlib.contextmanager
+def cluster_with_fd_limit(limit: int = 1024):
+    """A one-CPU head (``cluster_utils.Cluster``) whose daemons get ``limit`` file
+    descriptors, the common default of a stock machine; shut down and waited for after."""
+    from shoal.cluster_utils import Cluster
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(limit, hard), hard))
+    try:
+        c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    sessions = [n.session.path for n in c.list_all_nodes()]
+    try:
+        yield c
+    finally:
+        c.shutdown()
+        for s in sessions:
+            wait_for_condition(lambda s=s: not shoal_processes(s), timeout=15)
 
 
 def shoal_processes(session_dir: str | None = None) -> list[psutil.Process]:

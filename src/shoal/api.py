@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import inspect
 import logging
-import operator
 import os
 import threading
 import time
@@ -32,7 +31,6 @@ from .runtime_context import RuntimeContext, webui_url
 log = logging.getLogger("shoal")
 
 _lock = threading.RLock()
-_ref_id = operator.attrgetter("_id")
 _local_head: local_cluster.LocalHead | None = None
 
 
@@ -256,18 +254,10 @@ def wait(ray_waitables: Sequence, *, num_returns: int = 1, timeout: float | None
     ObjectRefGenerators: ready when their next item is, or they have ended) are ready, or
     ``timeout`` passes."""
     rt = _runtime()
-    # Everything asked is an owned ref that is ready (the common "wait for all" of finished
-    # work): three set operations in C instead of a Python step per ref.
-    # (Only an ObjectRef has an ``_id`` that is an object id; anything else fails the lookup
-    # or the subset test and is checked, and refused, below.)
-    if type(ray_waitables) in (list, tuple) and type(num_returns) is int \
-            and 0 < num_returns <= len(ray_waitables) and (timeout is None or timeout >= 0):
-        try:
-            ids = set(map(_ref_id, ray_waitables))
-        except (AttributeError, TypeError):
-            ids = None
-        if ids is not None and len(ids) == len(ray_waitables) and ids <= rt.refs.ready:
-            return list(ray_waitables[:num_returns]), list(ray_waitables[num_returns:])
+    if type(num_returns) is int and (timeout is None or timeout >= 0):
+        split = rt.values.all_ready_split(ray_waitables, num_returns)
+        if split is not None:  # all owned and ready: none of the checks below can fail
+            return split
     if isinstance(ray_waitables, (ObjectRef, ObjectRefGenerator)):
         raise TypeError("wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, "
                         "got a single ray.ObjectRef or ray.ObjectRefGenerator "

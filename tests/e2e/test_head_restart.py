@@ -17,7 +17,7 @@ import sys
 
 from shoal._private.launch.local_cluster import _read_ready
 from shoal._private.wire.session import Session
-from tests.conftest import shoal_processes, wait_for_condition
+from tests.conftest import stop_daemons
 
 DRIVER = r"""
 import sys, time
@@ -102,15 +102,4 @@ def test_head_killed_and_restarted_keeps_jobs_and_detached_actors():
     finally:
         if driver is not None and driver.poll() is None:
             driver.kill()
-        for p in procs:
-            try:
-                p.stdin.close()
-            except OSError:
-                pass
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for s in (head_s.path, node_s.path):
-            wait_for_condition(lambda s=s: not shoal_processes(s), timeout=20)
+        stop_daemons(procs, (head_s.path, node_s.path), timeout=20)

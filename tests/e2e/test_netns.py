@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import shoal_processes, wait_for_condition
+from tests.conftest import stop_daemons
 
 NS_A, NS_B = f"shoal_a_{uuid.uuid4().hex[:6]}", f"shoal_b_{uuid.uuid4().hex[:6]}"
 IP_A, IP_B = "10.231.0.1", "10.231.0.2"
@@ -124,15 +124,4 @@ def test_tasks_and_50mb_objects_cross_between_namespaces(namespaces):
         assert res["a_to_b"] == [res["expected"], node_info["node_id"]]
         assert res["driver_reads_b"] == res["expected"]
     finally:
-        for p in procs:
-            try:
-                p.stdin.close()
-            except OSError:
-                pass
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for s in (head_sess.path, node_sess.path):
-            wait_for_condition(lambda s=s: not shoal_processes(s), timeout=15)
+        stop_daemons(procs, (head_sess.path, node_sess.path), timeout=15)

@@ -20,7 +20,7 @@ import sys
 
 from shoal._private.launch.local_cluster import _read_ready
 from shoal._private.wire.session import Session
-from tests.conftest import shoal_processes, wait_for_condition
+from tests.conftest import stop_daemons, wait_for_condition
 
 N = 8
 MIB = 1 << 20
@@ -136,16 +136,4 @@ def test_actors_of_one_class_store_it_once_and_a_restarted_head_restores_it():
         if driver is not None and driver.poll() is None:
             driver.kill()
             driver.wait(10)
-        for p in procs:
-            try:
-                p.stdin.close()
-            except OSError:
-                pass
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
-        for s in (head_s.path, node_s.path):
-            wait_for_condition(lambda s=s: not shoal_processes(s), timeout=20)
+        stop_daemons(procs, (head_s.path, node_s.path), timeout=20)

@@ -13,26 +13,14 @@ import urllib.request
 
 import pytest
 
-from shoal.cluster_utils import Cluster
-from tests.conftest import shoal_processes, wait_for_condition
+from tests.conftest import cluster_with_fd_limit, wait_for_condition
 from tests.integration.test_security_wire import DRIVER
 
 
 @pytest.fixture
 def head():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # The head gets the common default of 1024 descriptors, as on a stock machine.
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
-    try:
-        c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    session = c.head_node.session.path
-    try:
+    with cluster_with_fd_limit() as c:
         yield c
-    finally:
-        c.shutdown()
-        wait_for_condition(lambda: not shoal_processes(session), timeout=15)
 
 
 def _get(url: str, timeout: float = 10) -> dict:

@@ -14,8 +14,7 @@ import textwrap
 import pytest
 
 from shoal._private.wire import transport
-from shoal.cluster_utils import Cluster
-from tests.conftest import shoal_processes, wait_for_condition
+from tests.conftest import cluster_with_fd_limit
 
 DRIVER = textwrap.dedent("""
     import sys, shoal as ray
@@ -30,20 +29,8 @@ DRIVER = textwrap.dedent("""
 
 @pytest.fixture
 def cluster():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # The daemons get the common default of 1024 descriptors, as on a stock machine.
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
-    try:
-        c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    sessions = [n.session.path for n in c.list_all_nodes()]
-    try:
+    with cluster_with_fd_limit() as c:
         yield c
-    finally:
-        c.shutdown()
-        for s in sessions:
-            wait_for_condition(lambda s=s: not shoal_processes(s), timeout=15)
 
 
 def _host_port(address: str) -> tuple[str, int]:

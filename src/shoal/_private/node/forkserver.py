@@ -57,9 +57,6 @@ class ForkedProc:
             raise ProcessLookupError(self.pid)
         signal.pidfd_send_signal(self._fd, sig)
 
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
     async def wait(self) -> int:
         return await asyncio.shield(self._done)
 

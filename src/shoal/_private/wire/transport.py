@@ -302,7 +302,16 @@ class Connection(asyncio.Protocol):
         on the loop when the answer (or the connection's loss) comes."""
         req_id = next(self._ids)
         self._pending[req_id] = on_reply  # before sending: the reply cannot precede it
+        if self.closed:  # lost already: connection_lost may have run before we registered
+            self._loop.call_soon_threadsafe(self._lost_late, req_id)
+            return
         self.write_from_thread(kind, req_id, body, bufs)
+
+    def _lost_late(self, req_id: int) -> None:
+        on_reply = self._pending.pop(req_id, None)
+        if on_reply is not None:  # (connection_lost had not seen it)
+            on_reply(Reply(error=ConnectionLost(
+                f"connection to {self.peer.get('role', 'peer')} lost")))
 
     def request_cb(self, kind: str, body: Any, bufs, on_reply) -> None:
         """Send a request from the loop; ``on_reply(Reply)`` is called as soon as the answer
