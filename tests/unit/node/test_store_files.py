@@ -203,3 +203,45 @@ def test_frees_of_unknown_names_are_bounded_and_never_unlink(tmp_path, monkeypat
     assert store.free_path(["not", "a", "path"]) is False
     assert len(store.freed_early) == 5
     assert victim.read_text() == "keep"
+
+
+class _Conn:
+    closed = False
+
+    def __init__(self):
+        self.replies, self.errors = [], []
+
+    def reply(self, req_id, body):
+        self.replies.append((req_id, body))
+
+    def reply_error(self, req_id, message, **flags):
+        self.errors.append((req_id, message, flags))
+
+
+def test_a_reserve_or_restore_that_fails_unexpectedly_still_answers(tmp_path, monkeypatch):
+    # A writer blocks on its reserve and a reader on its restore: a bug (or a malformed
+    # request) in answering them must come back as an error, never as a reply that is
+    # never sent.
+    store = NodeStore(_Daemon(str(tmp_path)), 1 << 20)
+
+    async def broken(size):
+        raise TypeError("a bug in the store")
+
+    monkeypatch.setattr(store, "reserve", broken)
+
+    async def run():
+        conn = _Conn()
+        assert store.handle(conn, "reserve", {"size": 10}, 7)
+        assert store.handle(conn, "restore", {"pathx": "missing key"}, 8)
+        async def answered():
+            while len(conn.errors) < 2:
+                await asyncio.sleep(0)  # yield to the answering tasks
+
+        await asyncio.wait_for(answered(), 5)
+        return conn
+
+    conn = asyncio.run(run())
+    assert conn.replies == []
+    errors = {req_id: message for req_id, message, _ in conn.errors}
+    assert "reserve room" in errors[7] and "a bug in the store" in errors[7]
+    assert "restore an object" in errors[8] and "KeyError" in errors[8]

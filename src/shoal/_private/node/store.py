@@ -255,7 +255,8 @@ class NodeStore:
 
     def handle(self, conn, kind: str, body, req_id: int) -> bool:
         if kind == "reserve":
-            spawn(self._answer_reserve(conn, body, req_id))
+            spawn(self._answering(conn, req_id, "reserve room",
+                                  self._answer_reserve(conn, body, req_id)))
         elif kind == "unreserve":
             self.state.cancel_reservation(body["size"])
             self._wake()
@@ -267,10 +268,22 @@ class NodeStore:
                 self.state.unpin(p)
             self._wake()
         elif kind == "restore":
-            spawn(self._answer_restore(conn, body, req_id))
+            spawn(self._answering(conn, req_id, "restore an object",
+                                  self._answer_restore(conn, body, req_id)))
         else:
             return False
         return True
+
+    async def _answering(self, conn, req_id, what: str, coro) -> None:
+        """Run an answer to a writer or reader; a failure it did not expect still answers
+        (with the error), so no caller waits forever for a reply that will not come."""
+        try:
+            await coro
+        except Exception as e:
+            log.exception("the object store could not %s", what)
+            if not conn.closed:
+                conn.reply_error(req_id, f"the object store could not {what}: "
+                                 f"{type(e).__name__}: {e}")
 
     async def _answer_reserve(self, conn, body, req_id) -> None:
         try:
