@@ -42,6 +42,27 @@ def apply_job_config(job_config, namespace, runtime_env) -> tuple[str | None, di
     return namespace, env
 
 
+JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # Ray's: set by the head for a job's entrypoint
+
+
+def submitted_job_config():
+    """The JobConfig a submitted job's entrypoint gets from the head (its runtime_env and
+    metadata, the submission id among them), as Ray's drivers do; None elsewhere."""
+    raw = os.environ.get(JOB_CONFIG_ENV)
+    if not raw:
+        return None
+    import json
+
+    from .job_config import JobConfig
+
+    try:
+        d = json.loads(raw)
+    except ValueError:
+        log.warning("%s is not JSON; ignored", JOB_CONFIG_ENV)
+        return None
+    return JobConfig.from_json(d) if isinstance(d, dict) else None
+
+
 def configure_logging(level, fmt: str | None) -> None:
     """As Ray does for ``ray``: the ``shoal`` logger at ``level``, to stderr unless the
     application has configured logging itself (then its handlers get the records)."""

@@ -7,6 +7,9 @@ they cannot import without closing an import cycle.
 - ``actor_handle_type()``: the class ``shoal.actor.ActorHandle``.
 - ``kept_by_identity()``: the classes whose instances name cluster state (ObjectRef, actor
   handles, ObjectRefGenerator), which a DAG passes through as they are.
+- ``local_dashboards()``: the dashboards (and tokens) of the heads running on this machine.
+- ``build_package(path, excludes, include_parent_dir)``: a working_dir or py_module zipped
+  and named by its content, for upload (``shoal._private.wire.packages``).
 
 The last three are lent by ``shoal.api`` when it is imported (``import shoal`` always
 imports it): ``shoal.actor`` and ``shoal.remote_function`` import ``shoal.dag`` for
@@ -53,3 +56,32 @@ def validate_runtime_env(env) -> None:
     from ._private.runtime.options import validate_runtime_env as check
 
     check(env)
+
+
+def local_dashboards() -> list[tuple[str, str, str]]:
+    """``(dashboard URL, head address, token)`` of each head running on this machine under
+    this user's session root, the current cluster's first: how the Jobs SDK and CLI on the
+    head find the dashboard and the token without being told."""
+    from ._private.launch import local_cluster
+    from ._private.wire.session import Session, read_address
+
+    current = local_cluster.current_cluster()
+    sessions = [current.path] if current is not None else []
+    sessions += [p for p, _info in local_cluster._live_sessions() if p not in sessions]
+    out = []
+    for path in sessions:
+        info = read_address(path) or {}
+        if info.get("is_head") and info.get("webui_url"):
+            try:
+                token = Session(path).read_token().decode()
+            except OSError:
+                continue
+            out.append((info["webui_url"], info.get("head_address", ""), token))
+    return out
+
+
+def build_package(path: str, excludes=None, include_parent_dir: bool = False):
+    """``(uri, zip bytes)``: see ``shoal._private.wire.packages.build``."""
+    from ._private.wire import packages
+
+    return packages.build(path, excludes, include_parent_dir=include_parent_dir)

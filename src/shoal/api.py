@@ -95,6 +95,8 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
             raise RuntimeError("Maybe you called shoal.init twice by accident? This error can "
                                "be suppressed by passing in 'ignore_reinit_error=True' or by "
                                "calling 'shoal.shutdown()' prior to 'shoal.init()'.")
+        if job_config is None:
+            job_config = _connect.submitted_job_config()  # a submitted job's entrypoint
         namespace, job_env = _connect.apply_job_config(job_config, namespace, runtime_env)
         if resources is not None:
             opt_mod.validate({"resources": resources}, actor=False)
@@ -134,6 +136,8 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
                 head_address=info.get("head_address"),
             )
             rt.inherited_env = job_vars  # the job's env_vars, inherited by its tasks and actors
+            if job_config is not None:
+                rt.submission_id = str(job_config.metadata.get("job_submission_id") or "")
             rt.start()
             info = rt.call(rt.node_conn.request("node_info", {}))[0]
             rt.node_id = info["node_id"]

@@ -21,11 +21,11 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 # Each room, and the issue that builds its library.
 ROOMS = {
     "shoal.data": 19, "shoal.train": 17, "shoal.tune": 16, "shoal.air": 16,
-    "shoal.rllib": 18, "shoal.serve": 20, "shoal.workflow": 23, "shoal.job_submission": 15,
+    "shoal.rllib": 18, "shoal.serve": 20, "shoal.workflow": 23,
     "shoal.autoscaler": 22, "shoal.util.joblib": 21, "shoal.util.multiprocessing": 21,
     "shoal.util.dask": 21, "shoal.util.sgd": 17,
 }
-LIBRARIES = ("shoal.dag", "shoal.runtime_env", *ROOMS)
+LIBRARIES = ("shoal.dag", "shoal.runtime_env", "shoal.job_submission", *ROOMS)
 OPTIONAL = ("numpy", "pandas", "pyarrow", "torch", "tensorflow", "jax", "aiohttp", "tqdm",
             "prometheus_client", "pydot", "selenium", "joblib", "dask", "sklearn", "scipy",
             "gymnasium", "gym")

@@ -1,5 +1,5 @@
 """The ``shoal`` command line, modelled on Ray's: ``start``, ``stop``, ``status``, ``list``,
-``summary``, ``memory``, ``logs``, ``timeline``.
+``summary``, ``memory``, ``logs``, ``timeline``, ``job``.
 
 ``shoal start --head`` starts a cluster's head on this machine, ``shoal start --address``
 joins this machine to a cluster, ``shoal stop`` stops every shoal process of this machine,
@@ -13,6 +13,7 @@ from __future__ import annotations
 import click
 
 from .._private.wire.version import __version__
+from .job import job
 from .list_cmd import list_cmd
 from .logs import logs
 from .memory import memory
@@ -37,5 +38,6 @@ main.add_command(list_cmd)
 main.add_command(memory)
 main.add_command(logs)
 main.add_command(timeline)
+main.add_command(job)
 
 __all__ = ["main"]

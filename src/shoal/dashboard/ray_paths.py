@@ -1,8 +1,7 @@
 """Ray's own HTTP paths on the dashboard, for Ray's CLI and SDK and programs written against
-them (``ray list``/``ray get``/``ray summary --address http://...``, ``ray job list``,
-``JobSubmissionClient``): the Jobs REST API's ``GET /api/version`` and listing
-(``GET /api/jobs/``, ``GET /api/jobs/<id>``; jobs here are drivers, there is no job
-submission) and the state API's endpoints (``GET /api/v0/<resource>`` with ``limit``,
+them (``ray list``/``ray get``/``ray summary --address http://...``, ``JobSubmissionClient``):
+the Jobs REST API's ``GET /api/version`` (the jobs themselves are :mod:`.jobs.routes`') and
+the state API's endpoints (``GET /api/v0/<resource>`` with ``limit``,
 ``detail`` and ``filter_keys``/``filter_predicates``/``filter_values``;
 ``GET /api/v0/<resource>/summarize``; ``GET /api/v0/tasks/timeline``), in Ray's answer
 shapes and with Ray's columns (``_private/state_schema``). The dashboard's own API
@@ -107,22 +106,10 @@ def add_routes(router, data, json_response) -> None:
                               "ray_commit": "", "session_name": _session_name(session),
                               "shoal_version": __version__})
 
-    async def jobs(request):
-        return json_response([schema.shape(j, "jobs", True) for j in data.jobs()])
-
-    async def job(request):
-        want = request.match_info["job_id"]
-        for j in data.jobs():
-            if want in (j["job_id"], j["submission_id"]):
-                return json_response(schema.shape(j, "jobs", True))
-        raise LookupError(f"no job {want} in this cluster")
-
     router.add_get("/api/version", version)
     router.add_get("/api/v0/tasks/timeline", timeline)
     router.add_get("/api/v0/{resource}/summarize", summarize)
     router.add_get("/api/v0/{resource}", state_list)
-    router.add_get("/api/jobs/", jobs)
-    router.add_get("/api/jobs/{job_id}", job)
 
 
 def _session_name(path: str) -> str:

@@ -19,7 +19,9 @@ _PAGES = {"index.html", "login.html", "style.css", "ui.js", "pages_cluster.js",
           "pages_work.js", "pages_logs.js", "app.js"}
 
 
-def build_app(queries, policy: auth.Policy) -> web.Application:
+def build_app(queries, policy: auth.Policy, job_manager=None) -> web.Application:
+    """The application; ``job_manager`` (a :class:`.jobs.manager.JobManager`) serves the
+    Jobs API."""
     data = ClusterData(queries)
 
     @web.middleware
@@ -204,6 +206,10 @@ def build_app(queries, policy: auth.Policy) -> web.Application:
     r.add_get("/api/logs/read", read_log)
     r.add_get("/api/timeline", timeline)
     ray_paths.add_routes(r, data, _json)
+    if job_manager is not None:
+        from .jobs.routes import add_routes as add_job_routes
+
+        add_job_routes(r, job_manager, data)
     return app
 
 

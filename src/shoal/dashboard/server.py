@@ -57,17 +57,21 @@ def url_of(sock: socket.socket, advertise_ip: str) -> str:
 
 
 class Serving:
-    """A started dashboard: the listening server, its gate and aiohttp's runner."""
+    """A started dashboard: the listening server, its gate, aiohttp's runner and the jobs."""
 
-    def __init__(self, server: asyncio.AbstractServer, gate, runner) -> None:
+    def __init__(self, server: asyncio.AbstractServer, gate, runner, jobs=None) -> None:
         self.server = server
         self.gate = gate
         self.runner = runner
+        self.jobs = jobs
 
     async def close(self) -> None:
         """Stop accepting, drop the connections still in the gate, then let aiohttp close
-        the ones it serves (a request in progress has a few seconds to finish)."""
+        the ones it serves (a request in progress has a few seconds to finish); jobs still
+        running are stopped first (their followers see the end)."""
         self.server.close()
+        if self.jobs is not None:
+            await self.jobs.close()
         self.gate.close()
         await self.runner.cleanup()
         await asyncio.wait_for(self.server.wait_closed(), SHUTDOWN_TIMEOUT_S)
@@ -76,8 +80,10 @@ class Serving:
 SHUTDOWN_TIMEOUT_S = 5.0
 
 
-async def serve(sock: socket.socket, queries: HeadQueries, token: str) -> Serving:
-    """Answer on ``sock`` (through :mod:`gate`) until the returned value is closed."""
+async def serve(sock: socket.socket, queries: HeadQueries, token: str,
+                head: HeadContext | None = None, url: str = "") -> Serving:
+    """Answer on ``sock`` (through :mod:`gate`) until the returned value is closed; with
+    ``head`` (its session), also the Jobs API."""
     from aiohttp import web
 
     from .gate import Gate
@@ -86,7 +92,13 @@ async def serve(sock: socket.socket, queries: HeadQueries, token: str) -> Servin
     host, port = sock.getsockname()[:2]
     extra = tuple(h.strip() for h in config.dashboard_allowed_hosts.split(",") if h.strip())
     policy = auth.Policy(token=token, host=host, port=port, extra_hosts=extra)
-    app = build_app(queries, policy)
+    jobs = None
+    if head is not None and head.session_dir:
+        from .jobs.manager import JobManager
+
+        jobs = JobManager(queries, head.session_dir, head.head_address, head.node_id,
+                          head.node_ip, url)
+    app = build_app(queries, policy, jobs)
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            keepalive_timeout=config.dashboard_keepalive_timeout_s,
                            shutdown_timeout=SHUTDOWN_TIMEOUT_S)
@@ -98,25 +110,27 @@ async def serve(sock: socket.socket, queries: HeadQueries, token: str) -> Servin
         await runner.cleanup()
         raise
     log.info("dashboard serving at %s:%d", host, port)
-    return Serving(server, gate, runner)
+    return Serving(server, gate, runner, jobs)
 
 
 class DashboardService:
     """The dashboard as a head service: bound before READY, started after it."""
 
     def __init__(self) -> None:
+        self.url = ""
         self.sock: socket.socket | None = None
         self.serving: Serving | None = None
 
     def bind(self, host: str, port: int | None, advertise_ip: str) -> str:
         self.sock = bind(host, port)
-        return url_of(self.sock, advertise_ip)
+        self.url = url_of(self.sock, advertise_ip)
+        return self.url
 
     async def start(self, head: HeadContext) -> None:
         try:
             # The import (~0.2 s) runs in a thread so that the head answers meanwhile.
             await head.loop.run_in_executor(None, _import_web)
-            self.serving = await serve(self.sock, head.queries, head.token)
+            self.serving = await serve(self.sock, head.queries, head.token, head, self.url)
         except BaseException:
             self.sock.close()
             raise
@@ -131,3 +145,4 @@ def _import_web() -> None:
     import aiohttp.web  # noqa: F401
 
     from . import routes  # noqa: F401
+    from .jobs import routes as job_routes  # noqa: F401

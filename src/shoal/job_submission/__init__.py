@@ -1,19 +1,16 @@
-"""``shoal.job_submission``: the room for the Ray Jobs API (``ray.job_submission``), so that
-``import ray.job_submission`` maps to ``import shoal.job_submission``.
+"""``shoal.job_submission`` (Ray's ``ray.job_submission``): submit shell commands to run as
+jobs on a cluster's head and follow them, over the dashboard's REST API.
 
-What lands here: JobSubmissionClient and the jobs the head runs and records. Issue 15 builds
-it.
+``JobSubmissionClient`` (:mod:`.sdk`), ``JobStatus``, ``JobInfo``, ``JobDetails``,
+``JobType``, ``DriverInfo``, ``JobErrorType`` (:mod:`.models`). The server side runs in the
+head's dashboard (``shoal.dashboard.jobs``); the command line is ``shoal job ...``.
 
-Like every library it may import shoal's public API only (``shoal``, ``shoal.util``,
-``shoal.dag``, ...), never ``shoal._private``: the contracts in .importlinter check that,
-and that the core does not import it.
-
-Until it is built, importing it fails as importing a Ray library that is not installed does,
-with ModuleNotFoundError (an ImportError) naming it: a Ray program's ``try: import
-ray.job_submission except ImportError:`` keeps working, and ``shoal.<name>`` stays an
-AttributeError.
+Like every library it imports shoal's public API only (``shoal``, ``shoal._hooks``), never
+``shoal._private``: the contracts in .importlinter check that.
 """
 
-raise ModuleNotFoundError(
-    f"{__name__}: the Ray Jobs API (ray.job_submission) is not built in this version of shoal yet",
-    name=__name__)
+from .models import DriverInfo, JobDetails, JobErrorType, JobInfo, JobStatus, JobType
+from .sdk import JobSubmissionClient
+
+__all__ = ["DriverInfo", "JobDetails", "JobErrorType", "JobInfo", "JobStatus", "JobSubmissionClient",
+           "JobType"]

@@ -64,6 +64,7 @@ class JobEntry:
     conn: Connection | None = None
     entrypoint: str = ""
     driver_ip: str = ""
+    submission_id: str = ""  # the submitted job (Jobs API) whose entrypoint this driver is
 
 
 class TaskArchive:
@@ -122,7 +123,8 @@ class ControlStore:
         for job_id, d in db.jobs().items():
             self.jobs[job_id] = JobEntry(job_id, d["pid"], d["namespace"], d["start"],
                                          d.get("end"), entrypoint=d.get("entrypoint", ""),
-                                         driver_ip=d.get("ip", ""))
+                                         driver_ip=d.get("ip", ""),
+                                         submission_id=d.get("submission_id", ""))
         self.kv.update(db.kv())
         self.actors.recover(db.actors())
         self.pgs.recover(db.pgs())
@@ -133,7 +135,8 @@ class ControlStore:
         if self.db is not None:
             self.db.put_job(job.job_id, {"pid": job.driver_pid, "namespace": job.namespace,
                                          "start": job.start_time, "end": job.end_time,
-                                         "entrypoint": job.entrypoint, "ip": job.driver_ip})
+                                         "entrypoint": job.entrypoint, "ip": job.driver_ip,
+                                         "submission_id": job.submission_id})
             self.db.set_meta("next_job", self._next_job)
 
     # -- nodes ----------------------------------------------------------------------------
@@ -314,7 +317,8 @@ class ControlStore:
         job_id = self._next_job
         self._next_job += 1
         job = JobEntry(job_id, body.get("pid", 0), body.get("namespace", ""), time.time(),
-                       entrypoint=body.get("entrypoint", ""), driver_ip=body.get("ip", ""))
+                       entrypoint=body.get("entrypoint", ""), driver_ip=body.get("ip", ""),
+                       submission_id=str(body.get("submission_id") or ""))
         job.conn = conn
         self.jobs[job_id] = job
         self._save_job(job)
@@ -325,7 +329,8 @@ class ControlStore:
     def job_list(self) -> list[dict]:
         return [{"job_id": j.job_id, "driver_pid": j.driver_pid, "namespace": j.namespace,
                  "start_time": j.start_time, "end_time": j.end_time,
-                 "entrypoint": j.entrypoint, "driver_ip": j.driver_ip}
+                 "entrypoint": j.entrypoint, "driver_ip": j.driver_ip,
+                 "submission_id": j.submission_id}
                 for j in self.jobs.values()]
 
     def reattach(self, conn: Connection, body: dict) -> None:

@@ -74,6 +74,19 @@ class HeadQueries:
     async def task_counts(self) -> dict:
         return await self._store.task_counts()
 
+    # -- the head's key-value store (kept in its SQLite file across restarts) --------------
+    def kv_get(self, ns: str, key: bytes) -> bytes | None:
+        return self._store.kv_get(ns, key)
+
+    def kv_put(self, ns: str, key: bytes, value: bytes, overwrite: bool = True) -> bool:
+        return self._store.kv_put(ns, key, value, overwrite)
+
+    def kv_del(self, ns: str, key: bytes) -> bool:
+        return self._store.kv_del(ns, key)
+
+    def kv_keys(self, ns: str, prefix: bytes = b"") -> list[bytes]:
+        return sorted(k for n, k in self._store.kv if n == ns and k.startswith(prefix))
+
     @property
     def db_path(self) -> str:
         """Where the head keeps its tables across restarts ("" if it does not)."""
@@ -87,6 +100,10 @@ class HeadContext:
     queries: HeadQueries
     token: str
     loop: asyncio.AbstractEventLoop
+    session_dir: str = ""  # the head's session directory (its logs/ and files)
+    head_address: str = ""  # what a driver on this machine passes to init() to join
+    node_id: str = ""  # the head node's id, hex
+    node_ip: str = "127.0.0.1"
 
 
 @runtime_checkable

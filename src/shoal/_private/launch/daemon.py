@@ -189,7 +189,9 @@ async def run(args) -> None:
     print("READY " + json.dumps(info), flush=True)
     serving = False
     if dashboard is not None:
-        head = services.HeadContext(services.HeadQueries(store), token.decode(), loop)
+        head = services.HeadContext(services.HeadQueries(store), token.decode(), loop,
+                                    session_dir=sess.path, head_address=head_address,
+                                    node_id=node_id.hex(), node_ip=args.ip)
         serving = await _start_dashboard(dashboard, head)
     await stop.wait()
     if serving:

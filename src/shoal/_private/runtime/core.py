@@ -53,6 +53,7 @@ class CoreRuntime:
         self.worker_id = worker_id
         self.namespace = namespace
         self.job_id = job_id
+        self.submission_id = ""  # a driver that is a submitted job's entrypoint: that job
         self.cfg = config
         self.ids = IdSource()
         sock = os.path.join(session_dir, "sockets", f"{mode[0]}_{worker_id.hex()[:12]}.sock")
@@ -178,7 +179,8 @@ class CoreRuntime:
         if self.mode == "driver":
             body, _ = await self.head_conn.request(
                 "register_job", {"pid": os.getpid(), "namespace": self.namespace,
-                                 "entrypoint": _entrypoint(), "ip": self.node_ip or "127.0.0.1"})
+                                 "entrypoint": _entrypoint(), "ip": self.node_ip or "127.0.0.1",
+                                 "submission_id": self.submission_id})
             self.job_id = body["job_id"]
             self.code_paths.learn(self.job_id, driver_code_paths())
             if config.log_to_driver:

@@ -371,12 +371,13 @@ _JOB_FIELDS = schema.columns("jobs", False)
 
 
 def job_row(j: dict) -> dict:
-    """A job of the head's table as Ray's ``JobDetails`` (drivers only: there is no job
-    submission server, so ``type`` is always ``DRIVER``)."""
+    """A driver of the head's table as Ray's ``JobDetails`` (``SUBMISSION`` when a submitted
+    job's entrypoint started it: the Jobs API then describes that job from its own record)."""
     running = j.get("end_time") is None
     job = JobID.from_int(j["job_id"]).hex()
+    sid = j.get("submission_id") or None
     return {
-        "type": "DRIVER", "job_id": job, "submission_id": None,
+        "type": "SUBMISSION" if sid else "DRIVER", "job_id": job, "submission_id": sid,
         "driver_info": {"id": job, "node_ip_address": j.get("driver_ip") or "127.0.0.1",
                         "pid": str(j.get("driver_pid", ""))},
         "status": "RUNNING" if running else "SUCCEEDED", "entrypoint": j.get("entrypoint", ""),
