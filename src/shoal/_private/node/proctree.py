@@ -7,9 +7,8 @@ things keep such descendants findable: the daemon is its descendants' *child sub
 init and stays in its process tree; and every worker is started with ``SHOAL_WORKER_ID`` in
 its environment, which its descendants inherit. When a worker exits, and when the node stops,
 the daemon's descendants carrying a dead worker's id are killed (and reaped, when they are
-the daemon's own children now). Processes the daemon starts otherwise carry no such id and are
-left alone; a submitted job's entrypoint carries its own (``SHOAL_JOB_SUBMISSION_ID``), by
-which the head finds and ends what the job left when it is stopped or ends.
+the daemon's own children now). Processes the daemon starts otherwise (job drivers) carry no
+such id and are left alone.
 """
 
 from __future__ import annotations
@@ -39,10 +38,9 @@ def become_subreaper() -> bool:
 
 
 def descendants_of_workers(worker_ids: set[str] | None,
-                           spare: set[int] = frozenset(), env: str = WORKER_ENV) -> list:
+                           spare: set[int] = frozenset()) -> list:
     """This process's descendants started under one of ``worker_ids`` (hex; None: under
-    any worker), except the pids in ``spare`` (the workers themselves, while they run).
-    ``env`` names the variable that carries the id (a job's entrypoint: its own)."""
+    any worker), except the pids in ``spare`` (the workers themselves, while they run)."""
     try:
         procs = psutil.Process().children(recursive=True)
     except psutil.Error:
@@ -52,7 +50,7 @@ def descendants_of_workers(worker_ids: set[str] | None,
         if p.pid in spare:
             continue
         try:
-            wid = p.environ().get(env)
+            wid = p.environ().get(WORKER_ENV)
             if wid is not None and (worker_ids is None or wid in worker_ids):
                 found.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
@@ -60,18 +58,17 @@ def descendants_of_workers(worker_ids: set[str] | None,
     return found
 
 
-def kill_descendants(worker_ids: set[str] | None, spare: set[int] = frozenset(),
-                     env: str = WORKER_ENV, sig: int = signal.SIGKILL) -> list[int]:
-    """Send ``sig`` (SIGKILL) to what ``descendants_of_workers`` finds, reap those killed
-    that are our children; the pids signalled."""
+def kill_descendants(worker_ids: set[str] | None, spare: set[int] = frozenset()) -> list[int]:
+    """SIGKILL what ``descendants_of_workers`` finds, reap those that are our children;
+    the pids killed."""
     me = os.getpid()
     killed = []
-    for p in descendants_of_workers(worker_ids, spare, env):
+    for p in descendants_of_workers(worker_ids, spare):
         with contextlib.suppress(psutil.Error, OSError):
             parent = p.ppid()
-            p.send_signal(sig)
+            p.send_signal(signal.SIGKILL)
             killed.append(p.pid)
-            if parent == me and sig == signal.SIGKILL:
+            if parent == me:
                 reap(p.pid)
     if killed:
         log.info("killed %d processes left behind by workers: %s", len(killed), killed)

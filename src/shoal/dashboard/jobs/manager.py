@@ -10,14 +10,14 @@ State, all on the head's event loop:
 
 A job goes PENDING (runtime environment being prepared) -> RUNNING (the entrypoint runs) ->
 SUCCEEDED (exit 0) | FAILED (another exit, a setup error) | STOPPED (``stop``). The
-entrypoint is ``/bin/sh -c <entrypoint>`` in a session of its own, its stdout and stderr one
-pipe that the head copies to ``logs/job-driver-<id>.log`` and to followers; it gets the
-cluster's address (``RAY_ADDRESS``/``SHOAL_ADDRESS``), the job's config (Ray's
-``RAY_JOB_CONFIG_JSON_ENV_VAR``: its runtime_env and the submission id, which ``init()``
-takes) and ``SHOAL_JOB_SUBMISSION_ID``, by which the head finds every process the job
-started, also those that left its process group. ``stop`` sends SIGTERM to all of them,
-then SIGKILL after ``job_stop_timeout_s``; when the entrypoint ends, what it left running is
-killed.
+entrypoint is ``/bin/sh -c <entrypoint>`` under a small supervisor process (:mod:`.supervisor`,
+in a session of its own): the subreaper of everything the job starts, it ends all of it when
+the entrypoint exits, on ``stop`` (SIGTERM, then SIGKILL after ``RAY_JOB_STOP_WAIT_TIME_S``,
+3 s) and when the head dies. Their stdout and stderr are one pipe that the head copies to
+``logs/job-driver-<id>.log`` and to followers. The entrypoint gets the cluster's address
+(``RAY_ADDRESS``/``SHOAL_ADDRESS``), the job's config (Ray's ``RAY_JOB_CONFIG_JSON_ENV_VAR``:
+its runtime_env and the submission id, which ``init()`` takes) and
+``SHOAL_JOB_SUBMISSION_ID``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import signal
 import sys
 import time
 
-from ..._private.node import proctree
 from ..._private.node.runtime_envs import SetupError, prepare
 from ...job_submission.models import (
     JOB_CONFIG_ENV,
@@ -52,8 +51,8 @@ log = logging.getLogger(__name__)
 
 JOB_ENV = "SHOAL_JOB_SUBMISSION_ID"
 STOP_TIMEOUT_S = float(os.environ.get("RAY_JOB_STOP_WAIT_TIME_S", "3"))
+SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py")
 LOG_TAIL_CHARS = 20_000  # Ray's: the end of the log in a failed job's message
-_PDEATHSIG = 1  # PR_SET_PDEATHSIG
 
 
 class JobError(ValueError):
@@ -219,10 +218,11 @@ class JobManager:
         with os.fdopen(fd, "ab", buffering=0) as logf:
             try:
                 run.proc = await asyncio.create_subprocess_exec(
-                    "/bin/sh", "-c", req.entrypoint, stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                    cwd=cwd or None, env=self._child_env(sid, info, extra_env),
-                    start_new_session=True, preexec_fn=_die_with_parent)
+                    sys.executable, "-S", "-u", SUPERVISOR, str(os.getpid()),
+                    str(STOP_TIMEOUT_S), "/bin/sh", "-c", req.entrypoint,
+                    stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT, cwd=cwd or None,
+                    env=self._child_env(sid, info, extra_env), start_new_session=True)
             except OSError as e:
                 self._finish(sid, JobStatus.FAILED,
                              error_type=JobErrorType.JOB_ENTRYPOINT_COMMAND_START_ERROR,
@@ -231,9 +231,7 @@ class JobManager:
             self._set(sid, JobStatus.RUNNING, driver_agent_http_address=self.url,
                       driver_node_id=self.node_id)
             reader = asyncio.get_running_loop().create_task(self._copy(run, logf))
-            rc = await run.proc.wait()
-            # What the entrypoint left running ends with it; then the pipe closes.
-            self._signal_job(sid, signal.SIGKILL)
+            rc = await run.proc.wait()  # the supervisor ended what the entrypoint left
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(reader), 5)
         if run.stop_requested:
@@ -258,9 +256,8 @@ class JobManager:
     def _signal_job(self, sid: str, sig: int) -> None:
         run = self.runs.get(sid)
         if run is not None and run.proc is not None and run.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(run.proc.pid, sig)
-        proctree.kill_descendants({sid}, env=JOB_ENV, sig=sig)
+            with contextlib.suppress(ProcessLookupError):
+                run.proc.send_signal(sig)
 
     def stop(self, sid: str) -> bool:
         """Ask a job to end: True if it was pending or running."""
@@ -271,15 +268,8 @@ class JobManager:
         if run.proc is None:  # still setting up
             run.task.cancel()
             return True
-        self._signal_job(sid, signal.SIGTERM)
-        asyncio.get_running_loop().create_task(self._kill_later(sid, run))
+        self._signal_job(sid, signal.SIGTERM)  # the supervisor takes it from there
         return True
-
-    async def _kill_later(self, sid: str, run: Run) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(run.proc.wait()), STOP_TIMEOUT_S)
-        if not run.done:
-            self._signal_job(sid, signal.SIGKILL)
 
     def delete(self, sid: str) -> bool:
         info = self.records.get(sid)
@@ -297,8 +287,10 @@ class JobManager:
         runs = list(self.runs.items())
         for sid, run in runs:
             run.stop_requested = True
-            self._signal_job(sid, signal.SIGKILL)
-            run.task.cancel()
+            if run.proc is None:
+                run.task.cancel()
+            else:
+                self._signal_job(sid, signal.SIGTERM)
         for _sid, run in runs:
             with contextlib.suppress(BaseException):
                 await run.task
@@ -355,21 +347,3 @@ class _Utf8:
 
     def feed(self, data: bytes, final: bool = False) -> str:
         return self._d.decode(data, final)
-
-
-def _load_prctl():
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_prctl = _load_prctl()  # resolved here: the child between fork and exec only calls it
-
-
-def _die_with_parent() -> None:
-    """In the entrypoint's child, before exec: SIGKILL when the head dies."""
-    if _prctl is not None:
-        _prctl(_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
