@@ -7,7 +7,8 @@ The hash covers each file's relative path, mode bit for execution and bytes, in 
 so the same tree always gets the same name whatever the files' times are; a zip file given
 as is gets the hash of its bytes. ``excludes`` are gitignore-like patterns (``*.log``,
 ``data/``, ``/build``, ``**/tmp``). Unpacking refuses members that would land outside the
-target (absolute paths, ``..``, links).
+target (absolute paths, ``..``, links), and a package that inflates past
+``MAX_UNPACKED_BYTES``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import tempfile
 import zipfile
 
 MAX_PACKAGE_BYTES = 512 * 1024 * 1024  # Ray's GCS_STORAGE_MAX_SIZE
+MAX_UNPACKED_BYTES = 4 * MAX_PACKAGE_BYTES  # a package that inflates beyond is refused
 WARN_FILE_BYTES = 10 * 1024 * 1024
 PROTOCOL = "gcs"
 NAME_RE = re.compile(r"^_ray_pkg_[0-9a-f]{16,64}\.zip$")
@@ -132,7 +134,7 @@ def _check_size(size: int, path: str, max_bytes: int) -> None:
             "'excludes' option.")
 
 
-def unpack(data_path: str, target: str) -> str:
+def unpack(data_path: str, target: str, max_bytes: int = MAX_UNPACKED_BYTES) -> str:
     """Unpack the zip file at ``data_path`` into ``target`` (made here, atomically: unpacked
     beside it, then renamed), unless it is there already; returns ``target``."""
     if os.path.isdir(target):
@@ -142,6 +144,10 @@ def unpack(data_path: str, target: str) -> str:
     tmp = tempfile.mkdtemp(prefix=".unpack-", dir=parent)
     try:
         with zipfile.ZipFile(data_path) as zf:
+            inflated = sum(i.file_size for i in zf.infolist())
+            if inflated > max_bytes:
+                raise ValueError(f"the package unpacks to {inflated} bytes, more than the "
+                                 f"limit of {max_bytes}")
             for info in zf.infolist():
                 name = info.filename
                 if (name.startswith("/") or "\\" in name or ".." in name.split("/")
