@@ -103,6 +103,12 @@ def test_cli_submit_with_a_working_dir_follows_the_log_and_links_the_driver(cli,
     # Listed once (as a submission), not again as a plain driver.
     r = cli.run("job", "list")
     assert r.returncode == 0 and r.stdout.count("cli-job-1") == 1, r.stdout + r.stderr
+    # The dashboard's own jobs page lists it beside the drivers.
+    with urllib.request.urlopen(f"http://127.0.0.1:{head['dashboard_port']}/api/jobs",
+                                timeout=30) as resp:
+        page = json.load(resp)["jobs"]
+    assert [(j["submission_id"], j["status"]) for j in page if j["type"] == "SUBMISSION"] \
+        == [("cli-job-1", "SUCCEEDED")]
     r = cli.run("job", "status", "cli-job-1")
     assert "succeeded" in r.stdout, r.stdout + r.stderr
     r = cli.run("job", "logs", "cli-job-1")

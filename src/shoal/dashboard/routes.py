@@ -139,7 +139,9 @@ def build_app(queries, policy: auth.Policy, job_manager=None) -> web.Application
         return _json(await data.objects())
 
     async def jobs(request):
-        return _json({"jobs": data.jobs()})
+        from .jobs.routes import all_jobs
+
+        return _json({"jobs": all_jobs(job_manager, data)})
 
     async def pgs(request):
         return _json({"placement_groups": data.placement_groups()})

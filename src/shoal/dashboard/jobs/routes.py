@@ -32,6 +32,21 @@ from ...job_submission.models import JobSubmitRequest, details_json
 from .manager import JobError, JobManager
 
 
+def _drivers(data) -> list[dict]:
+    return [schema.shape(j, "jobs", True) for j in data.jobs()]
+
+
+def all_jobs(manager: JobManager | None, data) -> list[dict]:
+    """Every submitted job (with its driver's ids once it started one), then every driver
+    not started by a submission: ``GET /api/jobs/``'s answer, and the dashboard's page."""
+    drivers = _drivers(data)
+    if manager is None:
+        return drivers
+    subs = {j["submission_id"]: j for j in drivers if j.get("submission_id")}
+    out = [details_json(sid, info, subs.get(sid)) for sid, info in manager.records.items()]
+    return out + [j for j in drivers if j.get("submission_id") not in manager.records]
+
+
 def add_routes(router, manager: JobManager, data) -> None:
     def text(msg: str, status: int) -> web.Response:
         return web.Response(text=msg, status=status)
@@ -40,7 +55,7 @@ def add_routes(router, manager: JobManager, data) -> None:
         return web.Response(text=json.dumps(obj), status=status, content_type="application/json")
 
     def drivers() -> list[dict]:
-        return [schema.shape(j, "jobs", True) for j in data.jobs()]
+        return _drivers(data)
 
     def submitted(sid: str, by_submission: dict) -> dict:
         return details_json(sid, manager.records[sid], by_submission.get(sid))
@@ -74,10 +89,7 @@ def add_routes(router, manager: JobManager, data) -> None:
         return as_json({"job_id": sid, "submission_id": sid})
 
     async def list_jobs(request):
-        subs = by_submission()
-        out = [submitted(sid, subs) for sid in manager.records]
-        out += [j for j in drivers() if j.get("submission_id") not in manager.records]
-        return as_json(out)
+        return as_json(all_jobs(manager, data))
 
     async def get_job(request):
         sid, driver = find(request.match_info["job_id"])

@@ -294,11 +294,12 @@
   function jobsPage() {
     const table = dataTable({
       id: "jobs-table",
-      key: (j) => j.job_id,
-      rowData: (j) => ({ jobId: j.job_id, status: j.status }),
+      key: (j) => j.submission_id || j.job_id,
+      rowData: (j) => ({ jobId: j.job_id || "", submissionId: j.submission_id || "", status: j.status }),
       empty: "No jobs yet.",
       columns: [
-        { title: "Job", value: (j) => h("span", { class: "mono" }, j.job_id) },
+        { title: "Job", value: (j) => h("span", { class: "mono" }, j.job_id || "–") },
+        { title: "Submission", value: (j) => h("span", { class: "mono" }, j.submission_id || "–") },
         { title: "Type", cls: "small", value: (j) => j.type },
         { title: "Status", value: (j) => badge(j.status) },
         { title: "Entrypoint", cls: "wrap", value: (j) => h("span", { class: "mono" }, j.entrypoint || "–") },
@@ -312,7 +313,7 @@
           title: "Driver", value: (j) => (j.driver_info
             ? `${j.driver_info.node_ip_address || "?"} pid ${j.driver_info.pid || "?"}` : "–"),
         },
-        { title: "", value: (j) => h("a", { href: `#/tasks?job_id=${j.job_id}` }, "tasks") },
+        { title: "", value: (j) => (j.job_id ? h("a", { href: `#/tasks?job_id=${j.job_id}` }, "tasks") : "") },
       ],
     });
     const el = h("div", { id: "page-jobs" },
