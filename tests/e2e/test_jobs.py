@@ -59,9 +59,14 @@ shoal.init()
 def double(x):
     return 2 * x
 
+@shoal.remote
+def greeting():
+    return os.environ.get("JOB_GREETING")
+
 import helper
 print("result", shoal.get([double.remote(i) for i in range(4)]), helper.VALUE,
       os.environ["JOB_GREETING"], flush=True)
+print("task sees", shoal.get(greeting.remote()), flush=True)
 print("job", shoal.get_runtime_context().get_job_id(), "cwd", os.path.basename(os.getcwd()))
 sys.exit(int(os.environ.get("EXIT_CODE", "0")))
 """
@@ -85,6 +90,7 @@ def test_cli_submit_with_a_working_dir_follows_the_log_and_links_the_driver(cli,
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Job 'cli-job-1' submitted successfully" in r.stdout
     assert "result [0, 2, 4, 6] from-helper hello" in r.stdout
+    assert "task sees hello" in r.stdout  # the job's env_vars reach its tasks
     assert "Job 'cli-job-1' succeeded" in r.stdout
     client = _client(head)
     info = client.get_job_info("cli-job-1")
@@ -280,6 +286,14 @@ def test_pip_runtime_env_installs_from_the_index_and_a_bad_one_fails_with_pips_m
     # The node is fine: the next job runs.
     ok = client.submit_job(entrypoint="echo still-fine")
     assert "still-fine" in _tail(client, ok)
+
+
+def test_the_jobs_example_runs(cli):
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "jobs.py")
+    r = subprocess.run([PY, example], capture_output=True, text=True, timeout=180,
+                       env={**cli.env, "SHOAL_SESSION_ROOT": cli.root})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "sum of squares: 285" in r.stdout and "status: STOPPED" in r.stdout
 
 
 RAY_PY = "/tmp/rayenv/bin/python"
