@@ -340,3 +340,18 @@ print("RESULT", json.dumps(res))
     assert res["stopped"] is True and res["s2"] == "STOPPED" and res["deleted"] is True
     assert res["n"] == 1
     assert res["refused"] == "AuthenticationError"
+
+
+def test_shoal_stop_ends_running_jobs(cli, head, tmp_path):
+    pidfile = tmp_path / "pid"
+    client = _client(head)
+    sid = client.submit_job(entrypoint=f"{PY} -c \"import os,subprocess; p=subprocess.Popen("
+                            "['sleep','300'], start_new_session=True); "
+                            f"open({str(pidfile)!r},'w').write(f'{{os.getpid()}} {{p.pid}}'); "
+                            "print('up', flush=True); p.wait()\"")
+    _tail(client, sid, until="up")
+    pids = [int(p) for p in pidfile.read_text().split()]
+    r = cli.run("stop")
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for_condition(lambda: not any(_alive(p) for p in pids), timeout=15,
+                       msg="(a job's processes outlived `shoal stop`)")
