@@ -16,7 +16,7 @@ from ._private.runtime import options as opt_mod
 from ._private.runtime import signature
 from ._private.runtime.actor_submitter import ActorCall
 from ._private.runtime.current import current_runtime_or_none, runtime, set_actor_handle_factory
-from ._private.runtime.worker_env import merged_env_vars
+from ._private.runtime.worker_env import merged_env_vars, process_env
 from ._private.wire import serialization
 from ._private.wire.ids import ACTOR_HANDLE_MARK, ActorID, IdSource
 from .remote_function import _open_stream, _prepare_args, check_oversized
@@ -219,6 +219,9 @@ class ActorClass:
         env_vars = merged_env_vars(rt.inherited_env, opts.get("runtime_env"))
         if env_vars:
             spec["env"] = env_vars
+        env_spec, env_key = process_env(rt.inherited_runtime_env, opts.get("runtime_env"))
+        if env_key:
+            spec["env_key"], spec["runtime_env"] = env_key, env_spec
         rt.create_actor(spec, data, spec_args, deps)
         return ActorHandle(aid, self._name, self._meta, public_opts, scope)
 

@@ -21,7 +21,7 @@ from ._private.runtime import options as opt_mod
 from ._private.runtime.core import CoreRuntime
 from ._private.runtime.current import current_runtime_or_none, runtime, set_auto_init, set_runtime
 from ._private.runtime.generator import ObjectRefGenerator
-from ._private.runtime.worker_env import merged_env_vars, validate_runtime_env
+from ._private.runtime.worker_env import merged_env_vars, process_env, validate_runtime_env
 from ._private.wire.version import __version__
 from .actor import ActorClass, ActorHandle
 from .object_ref import ObjectRef
@@ -136,6 +136,7 @@ def init(address: str | None = None, *, num_cpus: int | None = None,
                 head_address=info.get("head_address"),
             )
             rt.inherited_env = job_vars  # the job's env_vars, inherited by its tasks and actors
+            rt.inherited_runtime_env = process_env(None, job_env)[0]
             if job_config is not None:
                 rt.submission_id = str(job_config.metadata.get("job_submission_id") or "")
             rt.start()

@@ -12,7 +12,7 @@ from ._private.runtime import signature
 from ._private.runtime.current import runtime
 from ._private.runtime.ownership import Value
 from ._private.runtime.submitter import TaskSpec
-from ._private.runtime.worker_env import merged_env_vars
+from ._private.runtime.worker_env import merged_env_vars, process_env
 from ._private.wire import serialization
 from ._private.wire.config import config
 from ._private.wire.ids import IdSource
@@ -125,6 +125,7 @@ class RemoteFunction:
             rt.refs.new_owned(rid, task_id, name)
         refs = [rt.make_ref(rid) for rid in return_ids]
         max_retries = opts.get("max_retries")
+        env_spec, env_key = process_env(rt.inherited_runtime_env, opts.get("runtime_env"))
         spec = TaskSpec(
             task_id=task_id, name=name, fid=fid, fn_bytes=data, args=spec_args,
             kw_names=list(kwargs), num_returns="streaming" if streaming else nr,
@@ -135,6 +136,7 @@ class RemoteFunction:
             strategy=strategy, dep_refs={i: spec_args[i] for i in deps}, group=group,
             max_calls=self._max_calls,
             env_vars=merged_env_vars(rt.inherited_env, opts.get("runtime_env")),
+            runtime_env=env_spec, env_key=env_key,
         )
         if streaming:
             out = _open_stream(rt, task_id, name, dynamic)

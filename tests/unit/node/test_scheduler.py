@@ -545,3 +545,50 @@ def test_an_idle_worker_of_the_wrong_kind_makes_way_at_the_cap():
     _, a = node.request(CPU=1)
     assert kills(a) == [gpu_lease.worker_id] and starts(a) == 1
     assert len(grants(node.register_started())) == 1
+
+
+# ------------------------------------------------------------------ runtime environments
+
+
+def test_workers_of_another_runtime_env_are_never_leased_and_each_env_gets_its_own():
+    sched = LocalScheduler(NodeResources({"CPU": 4}), max_workers=4, idle_keep=4)
+    sched.worker_starting(b"plain")
+    sched.worker_registered(b"plain")
+    a = LeaseRequest(1, rs(CPU=1), owner="o", env="env-a")
+    actions = sched.request_lease(a)
+    assert grants(actions) == []
+    assert [x.env for x in actions if isinstance(x, StartWorker)] == ["env-a"]
+    sched.worker_starting(b"wa", env="env-a")
+    # A second request of env-a waits for that worker rather than starting another...
+    b = LeaseRequest(2, rs(CPU=1), owner="o", env="env-a")
+    actions = sched.request_lease(b)
+    assert [x.env for x in actions if isinstance(x, StartWorker)] == ["env-a"]
+    sched.worker_starting(b"wa2", env="env-a")
+    # ...and a plain request takes the plain worker.
+    [lease] = grants(sched.request_lease(LeaseRequest(3, rs(CPU=1), owner="o")))
+    assert lease.worker_id == b"plain"
+    [lease] = grants(sched.worker_registered(b"wa"))
+    assert (lease.lease_id, lease.worker_id) == (1, b"wa")
+    # Returned, the env-a worker is idle for env-a only.
+    sched.lease_returned(1)
+    actions = sched.request_lease(LeaseRequest(4, rs(CPU=1), owner="o", env="env-b"))
+    assert grants(actions) == [] and [x.env for x in actions
+                                      if isinstance(x, StartWorker)] == ["env-b"]
+
+
+def test_at_the_cap_an_idle_worker_of_another_env_makes_way():
+    sched = LocalScheduler(NodeResources({"CPU": 2}), max_workers=1, idle_keep=1)
+    sched.worker_starting(b"plain")
+    sched.worker_registered(b"plain")
+    actions = sched.request_lease(LeaseRequest(1, rs(CPU=1), owner="o", env="env-a"))
+    assert kills(actions) == [b"plain"]
+    assert [x.env for x in actions if isinstance(x, StartWorker)] == ["env-a"]
+
+
+def test_an_env_that_cannot_be_set_up_takes_its_requests_out_of_the_queue():
+    sched = LocalScheduler(NodeResources({"CPU": 2}), max_workers=2, idle_keep=2)
+    sched.request_lease(LeaseRequest(1, rs(CPU=1), owner="o", env="bad"))
+    sched.request_lease(LeaseRequest(2, rs(CPU=1), owner="o"))
+    failed = sched.env_failed("bad")
+    assert [r.lease_id for r in failed] == [1]
+    assert [r.lease_id for r in sched.queue] == [2]

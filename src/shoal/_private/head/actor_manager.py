@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..node import cluster_policy
+from ..node import cluster_policy, runtime_envs
 from ..wire import death_causes
 from ..wire.aio import spawn
 from ..wire.config import config
@@ -234,6 +234,8 @@ class ActorManager:
         spec = e.spec or {}
         body = {"resources": spec.get("resources") or {}, "place": spec.get("place"),
                 "dedicated": True, "job_id": e.job_id, "spilled": True}
+        if spec.get("env_key"):
+            body["env_key"], body["runtime_env"] = spec["env_key"], spec.get("runtime_env")
         node_id = self._pick_node(e)
         grant = None
         for _ in range(100):
@@ -247,7 +249,20 @@ class ActorManager:
                 ResourceSet(spec.get("place") or spec.get("resources") or {}), False)
             try:
                 grant = await link.lease_worker(body)
-            except (ConnectionLost, RemoteError, cluster_policy.Unschedulable) as err:
+            except (runtime_envs.SetupError, RemoteError) as err:
+                if isinstance(err, RemoteError) and not err.body.get("runtime_env_setup"):
+                    placing.pop(e.actor_id, None)
+                    log.warning("lease for actor %s on node %s failed: %s", e.actor_id.hex(),
+                                node_id.hex()[:12], err)
+                    node_id = self._pick_node(e)
+                    continue
+                placing.pop(e.actor_id, None)
+                why = err.body.get("error", str(err)) if isinstance(err, RemoteError) else str(err)
+                self._run(self.table.creation_aborted(
+                    e.actor_id, f"RuntimeEnvSetupError: Failed to set up the runtime "
+                    f"environment.\n{why}"))
+                return
+            except (ConnectionLost, cluster_policy.Unschedulable) as err:
                 placing.pop(e.actor_id, None)
                 log.warning("lease for actor %s on node %s failed: %s", e.actor_id.hex(),
                             node_id.hex()[:12], err)

@@ -18,8 +18,17 @@ from ..wire.aio import spawn
 from ..wire.config import config
 from ..wire.resources import NodeResources, ResourceSet
 from ..wire.transport import Connection, ConnectionLost, RemoteError, connect
-from . import cluster_policy, forkserver, memory_monitor, placement, proctree, scheduler
+from . import (
+    cluster_policy,
+    forkserver,
+    memory_monitor,
+    placement,
+    proctree,
+    runtime_envs,
+    scheduler,
+)
 from . import output as node_output
+from .env_workers import EnvWorkers
 from .observe import NodeObserver
 from .store import NodeStore
 from .transfer import ObjectTransfer
@@ -61,6 +70,7 @@ class NodeDaemon:
             idle_keep=ncpu if idle_keep < 0 else idle_keep,
         )
         self.procs: dict[bytes, WorkerProc] = {}
+        self.envs = EnvWorkers(self)  # workers in runtime environments of their own
         proctree.become_subreaper()  # orphans of workers' children stay in our tree
         self.lease_ids = itertools.count(1)
         # lease id -> (connection, request id, future): where a grant is to be delivered
@@ -179,10 +189,10 @@ class NodeDaemon:
         self.store.sweep(self.session_tag)
 
     # -- worker processes -----------------------------------------------------------------
-    def _start_worker(self) -> None:
+    def _start_worker(self, env_key: str = "") -> None:
         worker_id = os.urandom(28)
-        self.sched.worker_starting(worker_id)
-        spawn(self._spawn(worker_id))
+        self.sched.worker_starting(worker_id, env_key)
+        spawn(self._spawn(worker_id, env_key))
 
     def _worker_env(self) -> dict:
         env = dict(os.environ)
@@ -196,15 +206,22 @@ class NodeDaemon:
         return ["--node-address", self.address, "--worker-id", worker_hex,
                 "--node-id", self.node_id.hex(), "--session-tag", self.session_tag]
 
-    async def _spawn(self, worker_id: bytes) -> None:
+    async def _spawn(self, worker_id: bytes, env_key: str = "") -> None:
         env = self._worker_env()
         env[proctree.WORKER_ENV] = worker_id.hex()  # inherited by what its tasks start
         argv = self._worker_argv(worker_id.hex())
+        python, cwd = sys.executable, None
+        if env_key:  # its own interpreter, cwd and paths: started by exec, never forked
+            prepared = await self.envs.prepare(worker_id, env_key)
+            if prepared is None:
+                return
+            python, extra, cwd = prepared
+            env.update(extra)
         # Our own pipes (not asyncio's): their readers count bytes, for flush_logs.
         pipes = [os.pipe(), os.pipe()]
         try:
             proc = None
-            if self.forks is not None:
+            if self.forks is not None and not env_key:
                 if not self.forks.settled.is_set():  # the first workers: it is starting
                     try:
                         await asyncio.wait_for(self.forks.settled.wait(),
@@ -214,8 +231,8 @@ class NodeDaemon:
                 proc = await self.forks.spawn(argv, env, pipes[0][1], pipes[1][1])
             if proc is None:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "shoal._private.launch.worker_main", *argv,
-                    env=env, stdin=asyncio.subprocess.DEVNULL,
+                    python, "-m", "shoal._private.launch.worker_main", *argv,
+                    env=env, stdin=asyncio.subprocess.DEVNULL, cwd=cwd,
                     stdout=pipes[0][1], stderr=pipes[1][1],
                 )
         except OSError:
@@ -235,6 +252,8 @@ class NodeDaemon:
         )
         await self._read_output(wp, [r for r, _w in pipes])
         await proc.wait()
+        if env_key and wp.address is None:
+            self.envs.worker_failed(env_key, wp.log_file.name)
         self._worker_exited(wp)
         # A grandchild may still hold the pipes: stop reading them soon.
         await asyncio.wait([r.done for r in wp.readers], timeout=2.0)
@@ -270,6 +289,8 @@ class NodeDaemon:
             return
         wp.address = body["address"]
         wp.conn = conn
+        if worker_id in self.sched.workers:
+            self.envs.started(self.sched.workers[worker_id].env)
         conn.state["worker_id"] = worker_id
         conn.close_callbacks.append(lambda _c: _signal(wp.proc, signal.SIGKILL))
         self._apply(self.sched.worker_registered(worker_id))
@@ -304,8 +325,10 @@ class NodeDaemon:
         req = scheduler.LeaseRequest(
             lease_id, ResourceSet(body.get("resources") or {}), owner=conn,
             dedicated=bool(body.get("dedicated")), place=ResourceSet(place) if place else None,
-            job_id=body.get("job_id"),
+            job_id=body.get("job_id"), env=str(body.get("env_key") or ""),
         )
+        if req.env:
+            self.envs.learn(req.env, body.get("runtime_env"))
         self.pending_replies[lease_id] = (conn, req_id, future)
         head_conn = getattr(self.head, "conn", None)
         if conn is not None and conn is head_conn:
@@ -321,16 +344,21 @@ class NodeDaemon:
         return lease_id
 
     @staticmethod
-    def _answer(conn, req_id, future, *, grant=None, error=None) -> None:
+    def _answer(conn, req_id, future, *, grant=None, error=None, setup=False) -> None:
+        """``setup``: the error is the runtime environment's (RuntimeEnvSetupError)."""
         if future is not None:
             if not future.done():
                 if error is not None:
-                    future.set_exception(cluster_policy.Unschedulable(error))
+                    future.set_exception(runtime_envs.SetupError(error) if setup
+                                         else cluster_policy.Unschedulable(error))
                 else:
                     future.set_result(grant)
         elif conn is not None and not conn.closed:
             if error is not None:
-                conn.reply_error(req_id, error, unschedulable=True)
+                if setup:
+                    conn.reply_error(req_id, error, runtime_env_setup=True)
+                else:
+                    conn.reply_error(req_id, error, unschedulable=True)
             else:
                 conn.reply(req_id, grant)
 
@@ -382,7 +410,7 @@ class NodeDaemon:
             if isinstance(a, scheduler.Grant):
                 self._grant(a.lease)
             elif isinstance(a, scheduler.StartWorker):
-                self._start_worker()
+                self._start_worker(a.env)
             elif isinstance(a, scheduler.KillWorker):
                 wp = self.procs.get(a.worker_id)
                 if wp is not None:

@@ -90,6 +90,24 @@ def _local(value, session_dir: str, kind: str) -> str:
         except (OSError, ValueError) as e:
             raise SetupError(f"cannot unpack {value}: {e}") from None
     path = os.path.abspath(os.path.expanduser(value))
+    if kind == "py_modules_files" and (os.path.isdir(path) or path.endswith(".zip")):
+        # A package directory of this machine: importable by its own name, without its
+        # siblings (as an uploaded one is), so packed under its name and unpacked here.
+        try:
+            uri, data = packages.build(path, include_parent_dir=os.path.isdir(path))
+        except (OSError, ValueError) as e:
+            raise SetupError(f"py_modules: {e}") from None
+        name = packages.split_uri(uri)[1]
+        target = os.path.join(resources_dir(session_dir), kind, name.removesuffix(".zip"))
+        if not os.path.isdir(target):
+            os.makedirs(packages_dir(session_dir), mode=0o700, exist_ok=True)
+            zpath = os.path.join(packages_dir(session_dir), name)
+            tmp = f"{zpath}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, zpath)
+            packages.unpack(zpath, target)
+        return target
     if not os.path.isdir(path):
         raise SetupError(f"{path} is not a directory of this node")
     return path
@@ -159,10 +177,13 @@ async def _build(spec: dict, target: str) -> str:
             raise SetupError(f"cannot create a virtual environment: {out[-4000:]}")
         py = os.path.join(tmp, "bin", "python")
         site = (await _run(py, "-c", "import sysconfig;print(sysconfig.get_paths()['purelib'])"))[1].strip()
-        # The new environment sees shoal's own packages after its own.
-        ours = [p for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])]
+        # The new environment sees shoal's own packages after its own: added as site
+        # directories, so that their own .pth files (an editable install's) count too.
+        ours = list(dict.fromkeys((sysconfig.get_paths()["purelib"],
+                                   sysconfig.get_paths()["platlib"])))
         with open(os.path.join(site, "_shoal_base.pth"), "x") as f:
-            f.write("\n".join(dict.fromkeys(ours)) + "\n")
+            f.write("import site; " + "; ".join(f"site.addsitedir({p!r})" for p in ours)
+                    + "\n")
         if spec["packages"]:
             uv = shutil.which("uv") if spec["tool"] == "uv" else None
             cmd = ([uv, "pip", "install", "--python", py] if uv else

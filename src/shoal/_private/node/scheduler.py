@@ -24,6 +24,7 @@ class Worker:
     blocked: bool = False
     dedicated: bool = False  # an actor's worker, never returned to the pool
     gpu: bool | None = None  # ran GPU work (True) or CPU-only work (False); None: neither yet
+    env: str = ""  # the runtime environment it was started in ("": the node's own)
 
 
 @dataclass
@@ -35,6 +36,7 @@ class LeaseRequest:
     warned_infeasible: bool = False
     place: ResourceSet | None = None  # what must be free to grant it, if more than demand
     job_id: int | None = None
+    env: str = ""  # the runtime environment its worker must run in (a key; "": the node's)
 
     @property
     def needs(self) -> ResourceSet:
@@ -64,7 +66,7 @@ class Grant:
 
 @dataclass
 class StartWorker:
-    pass
+    env: str = ""  # the runtime environment to start it in
 
 
 @dataclass
@@ -102,9 +104,16 @@ class LocalScheduler:
         self.queue = deque(r for r in self.queue if r.lease_id != lease_id)
         return []
 
-    def worker_starting(self, worker_id: bytes) -> None:
-        self.workers[worker_id] = Worker(worker_id)
+    def worker_starting(self, worker_id: bytes, env: str = "") -> None:
+        self.workers[worker_id] = Worker(worker_id, env=env)
         self.starting += 1
+
+    def env_failed(self, env: str) -> list[LeaseRequest]:
+        """The runtime environment ``env`` cannot be set up: its queued requests, taken out
+        of the queue (each is answered with the error)."""
+        failed = [r for r in self.queue if r.env == env]
+        self.queue = deque(r for r in self.queue if r.env != env)
+        return failed
 
     def worker_registered(self, worker_id: bytes) -> list:
         w = self.workers.get(worker_id)
@@ -201,10 +210,13 @@ class LocalScheduler:
 
     @staticmethod
     def _worker_for(req: LeaseRequest, idle: list[Worker]) -> Worker | None:
-        """An idle worker that may run ``req``: GPU and CPU-only work never share a process
-        (a CUDA context would stay behind), as in Ray; one that ran the same kind first."""
+        """An idle worker that may run ``req``: one started in its runtime environment;
+        GPU and CPU-only work never share a process (a CUDA context would stay behind), as
+        in Ray; one that ran the same kind first."""
         fresh = None
         for w in idle:
+            if w.env != req.env:
+                continue
             if w.gpu is None:
                 fresh = fresh or w
             elif w.gpu == req.gpu:
@@ -250,35 +262,39 @@ class LocalScheduler:
         # Requests that fit but lack a worker are counted only as far as they fit together,
         # so that the pool grows to what can run at once and no further.
         virtual = self.resources.available
-        waiting_for_worker = dedicated_waiting = 0
+        waiting: dict[str, list[int]] = {}  # env -> [task requests, dedicated requests]
         for req in self.queue:
             if self._fits(req) and req.needs.fits_in(virtual):
                 virtual = virtual - req.demand
-                if req.dedicated:
-                    dedicated_waiting += 1
-                else:
-                    waiting_for_worker += 1
-        # Start processes for requests that fit but lack a worker. Task workers are bounded
-        # by the cap, which workers blocked in ``get`` do not count against (their subtasks
-        # need workers to finish); actors' dedicated workers are bounded by resources alone,
-        # as in Ray. An idle worker of the wrong kind (GPU/CPU) makes way at the cap.
-        need = waiting_for_worker + dedicated_waiting - self.starting
+                waiting.setdefault(req.env, [0, 0])[1 if req.dedicated else 0] += 1
+        # Start processes for requests that fit but lack a worker, in their runtime
+        # environment. Task workers are bounded by the cap, which workers blocked in ``get``
+        # do not count against (their subtasks need workers to finish); actors' dedicated
+        # workers are bounded by resources alone, as in Ray. An idle worker of the wrong
+        # kind (GPU/CPU, another environment) makes way at the cap.
+        starting: dict[str, int] = {}
+        for w in self.workers.values():
+            if w.state == STARTING:
+                starting[w.env] = starting.get(w.env, 0) + 1
         live = sum(1 for w in self.workers.values() if not w.dedicated and not w.blocked)
         spare = [w for w in idle if w.state == IDLE]
-        while need > 0:
-            if live >= self.max_workers and dedicated_waiting == 0:
-                if not spare:
-                    break
-                w = spare.pop()
-                del self.workers[w.worker_id]
-                actions.append(KillWorker(w.worker_id))
-                live -= 1
-            actions.append(StartWorker())
-            need -= 1
-            if dedicated_waiting > 0:
-                dedicated_waiting -= 1
-            else:
-                live += 1
+        for env, (tasks, dedicated_waiting) in waiting.items():
+            need = tasks + dedicated_waiting - starting.get(env, 0)
+            spare.sort(key=lambda w, e=env: w.env == e)  # other environments' go first
+            while need > 0:
+                if live >= self.max_workers and dedicated_waiting == 0:
+                    if not spare:
+                        break
+                    w = spare.pop(0)
+                    del self.workers[w.worker_id]
+                    actions.append(KillWorker(w.worker_id))
+                    live -= 1
+                actions.append(StartWorker(env))
+                need -= 1
+                if dedicated_waiting > 0:
+                    dedicated_waiting -= 1
+                else:
+                    live += 1
         return actions
 
     def _trim_idle(self) -> list:

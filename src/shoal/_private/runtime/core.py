@@ -14,6 +14,7 @@ part that does it when the runtime is made.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -96,6 +97,10 @@ class CoreRuntime:
         self.archive_tasks_on_exit = True
         self.code_paths = CodePaths()  # each job's driver directories, for workers' sys.path
         self.inherited_env: dict | None = None  # env_vars children inherit (the job's, a task's)
+        # working_dir/py_modules/pip children inherit: the worker's own (its node set it),
+        # or the job's (a driver's, from init's runtime_env).
+        raw = os.environ.get("SHOAL_RUNTIME_ENV") if mode == "worker" else None
+        self.inherited_runtime_env: dict | None = json.loads(raw) if raw else None
         self.tcp_server = None  # the TCP side of our listening socket, in a cluster (start)
         # Set from outside once known (read with getattr and these same defaults):
         self.job_config = None  # init's JobConfig (a driver; api.init)

@@ -53,12 +53,14 @@ class TaskSpec:
     group: list | None = None  # its placement group (scheduling_strategies.placement)
     max_calls: int = 0  # calls of this function a worker runs before it exits (0: no limit)
     env_vars: dict | None = None  # runtime_env env_vars (inherited, merged with the task's)
+    runtime_env: dict | None = None  # what needs a worker of its own (working_dir, pip, ...)
+    env_key: str = ""  # its name ("": the node's own environment)
 
     @property
     def key(self) -> tuple:
         s = self.strategy
         skey = s if isinstance(s, str) or s is None else (s.get("node_id"), s.get("soft"))
-        return tuple(sorted(self.resources.items())), skey
+        return tuple(sorted(self.resources.items())), skey, self.env_key
 
 
 @dataclass
@@ -81,6 +83,8 @@ class LeasedWorker:
 class KeyState:
     resources: dict
     strategy: object = None
+    runtime_env: dict | None = None
+    env_key: str = ""
     tasks: deque = field(default_factory=deque)
     workers: list = field(default_factory=list)
     requesting: int = 0
@@ -100,7 +104,8 @@ class Submitter:
         with self.lock:
             ks = self.keys.get(spec.key)
             if ks is None:
-                ks = self.keys[spec.key] = KeyState(spec.resources, spec.strategy)
+                ks = self.keys[spec.key] = KeyState(spec.resources, spec.strategy,
+                                                    spec.runtime_env, spec.env_key)
             ks.tasks.append(spec)
             self._pump(ks)
 
@@ -186,6 +191,8 @@ class Submitter:
         """Lease a worker for this key from our node, or from the node it spills back to."""
         node_conn = self.rt.node_conn
         request = {"resources": ks.resources, "job_id": self.rt.job_id}
+        if ks.env_key:
+            request["env_key"], request["runtime_env"] = ks.env_key, ks.runtime_env
         if ks.strategy is not None and ks.strategy != "DEFAULT":
             request["strategy"] = ks.strategy
         try:
@@ -209,7 +216,11 @@ class Submitter:
                 raise ConnectionLost("no node would take the lease")
         except RemoteError as e:
             ks.requesting -= 1
-            if e.body.get("unschedulable"):
+            if e.body.get("runtime_env_setup"):
+                from .errors import RuntimeEnvSetupError
+
+                self._fail_key(ks, RuntimeEnvSetupError(e.body.get("error", str(e))))
+            elif e.body.get("unschedulable"):
                 from .errors import TaskUnschedulableError
 
                 self._fail_key(ks, TaskUnschedulableError(e.body.get("error", str(e))))

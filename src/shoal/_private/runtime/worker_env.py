@@ -58,6 +58,35 @@ def validate_runtime_env(runtime_env) -> dict | None:
     return dict(runtime_env)
 
 
+# What needs a worker process of its own (env_vars are set per call in a pooled worker).
+PROCESS_FIELDS = ("working_dir", "py_modules", "pip", "uv", "config")
+
+
+def process_env(inherited: dict | None, runtime_env: dict | None) -> tuple[dict | None, str]:
+    """``(spec, key)`` of the worker environment a task or actor needs: its runtime_env's
+    working_dir, py_modules, pip and uv (the parent's where it names none, field by field,
+    as Ray merges them), local paths made absolute; ``key`` names it ("" for the node's
+    own environment, which needs no worker of its own)."""
+    import hashlib
+    import json
+
+    spec = dict(inherited or {})
+    own = {k: v for k, v in (runtime_env or {}).items() if k in PROCESS_FIELDS and v}
+    spec.update(own)
+    spec = {k: v for k, v in spec.items() if k in PROCESS_FIELDS and v}
+    if not any(k in spec for k in ("working_dir", "py_modules", "pip", "uv")):
+        return None, ""
+    wd = spec.get("working_dir")
+    if isinstance(wd, str) and "://" not in wd:
+        spec["working_dir"] = os.path.abspath(os.path.expanduser(wd))
+    if spec.get("py_modules"):
+        spec["py_modules"] = [os.path.abspath(os.path.expanduser(m))
+                              if isinstance(m, str) and "://" not in m else m
+                              for m in spec["py_modules"]]
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+    return spec, key[:24]
+
+
 def merged_env_vars(inherited: dict | None, runtime_env: dict | None) -> dict | None:
     """The variables a child task or actor gets: its parent's, overridden by its own."""
     own = (runtime_env or {}).get("env_vars") or {}
