@@ -96,8 +96,7 @@ async def serve(sock: socket.socket, queries: HeadQueries, token: str,
     if head is not None and head.session_dir:
         from .jobs.manager import JobManager
 
-        jobs = JobManager(queries, head.session_dir, head.head_address, head.node_id,
-                          head.node_ip, url)
+        jobs = JobManager(queries, head.session_dir, head.head_address, head.node_id, url)
     app = build_app(queries, policy, jobs)
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            keepalive_timeout=config.dashboard_keepalive_timeout_s,

@@ -23,6 +23,7 @@ its runtime_env and the submission id, which ``init()`` takes) and
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import logging
@@ -72,12 +73,11 @@ class Run:
 
 class JobManager:
     def __init__(self, queries, session_dir: str, head_address: str, node_id: str,
-                 node_ip: str, url: str) -> None:
+                 url: str) -> None:
         self.queries = queries
         self.session_dir = session_dir
         self.head_address = head_address
         self.node_id = node_id
-        self.node_ip = node_ip
         self.url = url
         self.logs_dir = os.path.join(session_dir, "logs")
         self.records: dict[str, JobInfo] = {}
@@ -305,13 +305,14 @@ class JobManager:
 
     async def follow(self, sid: str):
         """The job's log as it grows, in chunks, until the job has ended and all is read."""
-        pos, decoder = 0, _Utf8()
+        pos = 0
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         while True:
             chunk = self._read_from(sid, pos)
             if not chunk:
                 run = self.runs.get(sid)
                 if run is None or run.done:
-                    if tail := decoder.feed(b"", final=True):
+                    if tail := decoder.decode(b"", True):
                         yield tail
                     return
                 async with run.changed:  # the writer notifies under it: no wake-up lost
@@ -319,7 +320,7 @@ class JobManager:
                         await run.changed.wait()
                 continue
             pos += len(chunk)
-            if text := decoder.feed(chunk):
+            if text := decoder.decode(chunk):
                 yield text
 
     def _size(self, sid: str) -> int:
@@ -335,15 +336,3 @@ class JobManager:
                 return f.read(1 << 20)
         except FileNotFoundError:
             return b""
-
-
-class _Utf8:
-    """Bytes to text across chunk boundaries."""
-
-    def __init__(self) -> None:
-        import codecs
-
-        self._d = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def feed(self, data: bytes, final: bool = False) -> str:
-        return self._d.decode(data, final)

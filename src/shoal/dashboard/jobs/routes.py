@@ -54,17 +54,11 @@ def add_routes(router, manager: JobManager, data) -> None:
     def as_json(obj, status: int = 200) -> web.Response:
         return web.Response(text=json.dumps(obj), status=status, content_type="application/json")
 
-    def drivers() -> list[dict]:
-        return _drivers(data)
-
-    def submitted(sid: str, by_submission: dict) -> dict:
-        return details_json(sid, manager.records[sid], by_submission.get(sid))
-
     def find(want: str):
         """(submission id, None) or (None, a driver's row); (None, None) if unknown."""
         if want in manager.records:
             return want, None
-        for j in drivers():
+        for j in _drivers(data):
             if want == j["job_id"]:
                 if j.get("submission_id") in manager.records:
                     return j["submission_id"], None
@@ -72,7 +66,7 @@ def add_routes(router, manager: JobManager, data) -> None:
         return None, None
 
     def by_submission() -> dict:
-        return {j["submission_id"]: j for j in drivers() if j.get("submission_id")}
+        return {j["submission_id"]: j for j in _drivers(data) if j.get("submission_id")}
 
     async def submit(request):
         try:
@@ -94,7 +88,7 @@ def add_routes(router, manager: JobManager, data) -> None:
     async def get_job(request):
         sid, driver = find(request.match_info["job_id"])
         if sid is not None:
-            return as_json(submitted(sid, by_submission()))
+            return as_json(details_json(sid, manager.records[sid], by_submission().get(sid)))
         if driver is not None:
             return as_json(driver)
         return text(f"Job {request.match_info['job_id']} does not exist", 404)
